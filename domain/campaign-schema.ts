@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { isCountryCode } from './countries.js';
+
+// The shape of a campaign's files (templates/campaigns/<slug>/), checked at start-up.
+
+/** An id usable in URLs, Redis keys and BullMQ job ids: lower-case letters, digits, dashes. */
+export const slugSchema = z
+  .string()
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, { error: 'use lower-case letters, digits and dashes (1-64)' });
+
+const nonEmpty = z.string().trim().min(1, { error: 'must not be empty' });
+
+const countryOrAll = z
+  .string()
+  .refine((v) => v === 'all' || isCountryCode(v), { error: 'must be "all" or an ISO 3166-1 alpha-2 code in capitals, e.g. "GB"' });
+
+/** One recipient of letters: an official or an embassy. The address never leaves the server. */
+export const targetSchema = z.strictObject({
+  id: slugSchema,
+  name: nonEmpty.max(120),
+  title: nonEmpty.max(120),
+  institution: nonEmpty.max(200),
+  email: z.email({ error: 'must be an email address' }),
+  country: countryOrAll,
+  salutation: nonEmpty.max(80),
+  language: z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, { error: 'must be a language tag such as "en" or "zh-Hans"' }),
+});
+
+/** The targets file: a non-empty list with unique ids. */
+export const targetsFileSchema = z
+  .array(targetSchema)
+  .min(1, { error: 'a campaign needs at least one target' })
+  .superRefine((targets, ctx) => {
+    const seen = new Set<string>();
+    targets.forEach((t, i) => {
+      if (seen.has(t.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate target id "${t.id}"` });
+      seen.add(t.id);
+    });
+  });
+
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date as YYYY-MM-DD' });
+
+/** campaign.json: the texts of the page and the letter's fixed parts. */
+export const campaignFileSchema = z.strictObject({
+  name: nonEmpty.max(100),
+  headline: nonEmpty.max(200),
+  summary: nonEmpty.max(600),
+  background: z.array(nonEmpty).min(1),
+  demandsIntro: nonEmpty.max(300),
+  demands: z.array(nonEmpty).min(1).max(10),
+  caseUpdates: z
+    .array(z.strictObject({ date: isoDate, text: nonEmpty, source: nonEmpty.optional() }))
+    .default([]),
+  goal: z.number().int().positive(),
+  letter: z.strictObject({
+    subject: nonEmpty.max(200),
+    closing: nonEmpty.max(80),
+    maxLength: z.number().int().min(200).max(20000).default(10000),
+  }),
+  sender: z.strictObject({
+    /** Shown as "<supporter> via <name>" in the From line of every letter. */
+    name: nonEmpty.max(60).refine((v) => !/[",;<>]/.test(v), { error: 'must not contain " , ; < or >' }),
+  }),
+  /** A note for campaigners shown in the logs at start-up (e.g. "check case updates before launch"). */
+  reviewBeforeLaunch: z.string().optional(),
+});
+
+export type Target = z.infer<typeof targetSchema>;
+export type CampaignFile = z.infer<typeof campaignFileSchema>;

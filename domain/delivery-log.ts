@@ -1,0 +1,221 @@
+import type { Redis } from 'ioredis';
+import type { Clock } from './clock.js';
+import {
+  DELIVERY_STATES,
+  INITIAL_STATE,
+  isDeliveryState,
+  transitionFor,
+  type DeliveryEvent,
+  type DeliveryState,
+} from './delivery-states.js';
+import type { RedisKeys } from './redis-keys.js';
+
+// The delivery log in Redis: per letter and recipient the state, attempts, provider message id,
+// the time of each transition and the last error; per campaign counters kept as states change and
+// a capped stream of every transition. All changes go through one Lua script, so the record, the
+// counters and the stream never disagree, even with many workers.
+
+/** One letter to one recipient, as stored in the letter's hash under `d:<targetId>`. */
+export interface DeliveryRecord {
+  state: DeliveryState;
+  /** Attempts started so far. */
+  attempts: number;
+  /** The provider's id for the accepted message. */
+  messageId?: string;
+  /** The reason of the last failure, cleared when a later attempt succeeds. */
+  error?: string;
+  /** When the state last changed (ms). */
+  changedAt: number;
+  /** Every state with the time it was entered, oldest first. */
+  history: { state: DeliveryState; at: number }[];
+}
+
+/** What a transition may record besides the new state. */
+export interface TransitionDetails {
+  attempt?: number;
+  messageId?: string;
+  /** A reason to show; an empty string clears the last one. */
+  error?: string;
+}
+
+export type TransitionResult =
+  | { applied: true; from: DeliveryState; to: DeliveryState }
+  | { applied: false; reason: 'missing' }
+  | { applied: false; reason: 'not-allowed'; from: DeliveryState };
+
+/** A campaign's counters, read in one round trip. */
+export interface CampaignCounts {
+  letters: number;
+  deliveries: number;
+  byState: Record<DeliveryState, number>;
+  byTarget: Record<string, Record<DeliveryState, number>>;
+}
+
+/** One entry of the campaign's transition stream. */
+export interface DeliveryLogEntry {
+  id: string;
+  at: number;
+  letterId: string;
+  targetId: string;
+  event: string;
+  from: string;
+  to: string;
+  error: string;
+}
+
+// KEYS: 1 letter hash, 2 campaign counts, 3 campaign events stream
+// ARGV: 1 target id, 2 new state, 3 allowed from-states (comma list), 4 now (ms),
+//       5 details JSON ({a?, m?, e?}), 6 stream MAXLEN, 7 letter id, 8 event name
+const TRANSITION_LUA = `
+local field = 'd:' .. ARGV[1]
+local raw = redis.call('HGET', KEYS[1], field)
+if not raw then return {'missing', ''} end
+local d = cjson.decode(raw)
+local from = d.s
+local allowed = false
+for s in string.gmatch(ARGV[3], '[^,]+') do
+  if s == from then allowed = true end
+end
+if not allowed then return {'not-allowed', from} end
+local now = tonumber(ARGV[4])
+local details = cjson.decode(ARGV[5])
+if details.a then d.a = details.a end
+if details.m then d.m = details.m end
+if details.e then
+  if details.e == '' then d.e = nil else d.e = details.e end
+end
+d.s = ARGV[2]
+d.t = now
+table.insert(d.h, {ARGV[2], now})
+redis.call('HSET', KEYS[1], field, cjson.encode(d))
+if from ~= ARGV[2] then
+  redis.call('HINCRBY', KEYS[2], 's:' .. from, -1)
+  redis.call('HINCRBY', KEYS[2], 's:' .. ARGV[2], 1)
+  redis.call('HINCRBY', KEYS[2], 't:' .. ARGV[1] .. ':' .. from, -1)
+  redis.call('HINCRBY', KEYS[2], 't:' .. ARGV[1] .. ':' .. ARGV[2], 1)
+end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*',
+  'l', ARGV[7], 't', ARGV[1], 'e', ARGV[8], 'f', from, 's', ARGV[2], 'r', details.e or '')
+return {'ok', from}
+`;
+
+type TransitionCommand = (
+  letterKey: string,
+  countsKey: string,
+  eventsKey: string,
+  targetId: string,
+  to: string,
+  allowedFrom: string,
+  now: number,
+  details: string,
+  maxLen: number,
+  letterId: string,
+  event: string,
+) => Promise<[string, string]>;
+
+/** The JSON stored for a new delivery (used by the letter store inside its MULTI). */
+export function initialDeliveryJson(now: number): string {
+  return JSON.stringify({ s: INITIAL_STATE, a: 0, t: now, h: [[INITIAL_STATE, now]] });
+}
+
+/** Reads a stored delivery; returns undefined for a field that is not a delivery record. */
+export function parseDelivery(raw: string): DeliveryRecord | undefined {
+  try {
+    const d = JSON.parse(raw) as { s: string; a: number; m?: string; e?: string; t: number; h: [string, number][] | Record<string, never> };
+    if (!isDeliveryState(d.s)) return undefined;
+    const history = Array.isArray(d.h) ? d.h.filter(([s]) => isDeliveryState(s)).map(([s, at]) => ({ state: s as DeliveryState, at })) : [];
+    return { state: d.s, attempts: d.a ?? 0, messageId: d.m, error: d.e, changedAt: d.t, history };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes and reads the delivery log. Fails only when Redis does (the error propagates). */
+export class DeliveryLog {
+  private readonly transitionCmd: TransitionCommand;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly clock: Clock,
+    private readonly streamMaxLen = 100_000,
+  ) {
+    const name = 'appealLettersTransition';
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 3, lua: TRANSITION_LUA });
+    this.transitionCmd = (redis as unknown as Record<string, TransitionCommand>)[name]!.bind(redis);
+  }
+
+  /**
+   * Moves one delivery by `event` (see TRANSITIONS), atomically updating its record, the campaign's
+   * counters and the event stream. Returns applied: false when the delivery does not exist or is in
+   * a state the event does not start from; nothing is written then.
+   */
+  async apply(campaign: string, letterId: string, targetId: string, event: DeliveryEvent, details: TransitionDetails = {}): Promise<TransitionResult> {
+    const { from, to } = transitionFor(event);
+    const payload: Record<string, unknown> = {};
+    if (details.attempt !== undefined) payload.a = details.attempt;
+    if (details.messageId !== undefined) payload.m = details.messageId;
+    if (details.error !== undefined) payload.e = details.error.slice(0, 500);
+    const [status, prev] = await this.transitionCmd(
+      this.keys.letter(letterId),
+      this.keys.counts(campaign),
+      this.keys.events(campaign),
+      targetId,
+      to,
+      from.join(','),
+      this.clock.now(),
+      JSON.stringify(payload),
+      this.streamMaxLen,
+      letterId,
+      event,
+    );
+    if (status === 'missing') return { applied: false, reason: 'missing' };
+    if (status === 'not-allowed') return { applied: false, reason: 'not-allowed', from: prev as DeliveryState };
+    return { applied: true, from: prev as DeliveryState, to };
+  }
+
+  /** One delivery's record, or undefined when the letter or the recipient is unknown. */
+  async get(letterId: string, targetId: string): Promise<DeliveryRecord | undefined> {
+    const raw = await this.redis.hget(this.keys.letter(letterId), `d:${targetId}`);
+    return raw ? parseDelivery(raw) : undefined;
+  }
+
+  /** The campaign's counters: letters, deliveries, and deliveries per state and per target. */
+  async counts(campaign: string): Promise<CampaignCounts> {
+    const raw = await this.redis.hgetall(this.keys.counts(campaign));
+    const zero = () => Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
+    const result: CampaignCounts = { letters: Number(raw.letters ?? 0), deliveries: Number(raw.deliveries ?? 0), byState: zero(), byTarget: {} };
+    for (const [field, value] of Object.entries(raw)) {
+      const n = Number(value);
+      if (field.startsWith('s:')) {
+        const s = field.slice(2);
+        if (isDeliveryState(s)) result.byState[s] = n;
+      } else if (field.startsWith('t:')) {
+        const cut = field.lastIndexOf(':');
+        const target = field.slice(2, cut);
+        const s = field.slice(cut + 1);
+        if (isDeliveryState(s)) (result.byTarget[target] ??= zero())[s] = n;
+      }
+    }
+    return result;
+  }
+
+  /** The newest `count` transitions of a campaign, newest first. */
+  async recent(campaign: string, count = 50): Promise<DeliveryLogEntry[]> {
+    const rows = await this.redis.xrevrange(this.keys.events(campaign), '+', '-', 'COUNT', count);
+    return rows.map(([id, flat]) => {
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+      return {
+        id,
+        at: Number(id.split('-')[0]),
+        letterId: f.l ?? '',
+        targetId: f.t ?? '',
+        event: f.e ?? '',
+        from: f.f ?? '',
+        to: f.s ?? '',
+        error: f.r ?? '',
+      };
+    });
+  }
+}

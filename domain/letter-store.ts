@@ -1,0 +1,124 @@
+import type { Redis } from 'ioredis';
+import type { Campaign } from './campaign.js';
+import type { Clock } from './clock.js';
+import { initialDeliveryJson, parseDelivery, type DeliveryRecord } from './delivery-log.js';
+import { INITIAL_STATE } from './delivery-states.js';
+import { hashToken, isStatusTokenShape, newLetterId, newStatusToken } from './ids.js';
+import type { LetterDraft } from './letter-form.js';
+import type { RedisKeys } from './redis-keys.js';
+
+// Letters in Redis: one hash per letter holding what the supporter wrote and, under d:<targetId>,
+// the delivery record of each recipient. The status link's token is stored only as a hash.
+
+/** A letter as stored, with the delivery record of each recipient in the order they were chosen. */
+export interface StoredLetter extends LetterDraft {
+  id: string;
+  campaign: string;
+  createdAt: number;
+  deliveries: { targetId: string; record: DeliveryRecord }[];
+}
+
+/** A letter just accepted: its id (for jobs and logs) and its private status token (for the supporter only). */
+export interface CreatedLetter {
+  letterId: string;
+  token: string;
+}
+
+/** Stores and reads letters. Every method fails only when Redis does. */
+export class LetterStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly clock: Clock,
+    private readonly streamMaxLen = 100_000,
+  ) {}
+
+  /**
+   * Stores a new letter with one "queued" delivery per recipient, its token, the campaign's
+   * counters and the stream entries, in one MULTI: either all of it exists or none.
+   */
+  async create(campaign: Campaign, draft: LetterDraft): Promise<CreatedLetter> {
+    const letterId = newLetterId();
+    const token = newStatusToken();
+    const now = this.clock.now();
+    const letterKey = this.keys.letter(letterId);
+    const countsKey = this.keys.counts(campaign.slug);
+    const fields: Record<string, string> = {
+      c: campaign.slug,
+      fn: draft.firstName,
+      ln: draft.lastName,
+      em: draft.email,
+      co: draft.country,
+      su: draft.subject,
+      bo: draft.body,
+      at: String(now),
+      r: draft.recipients.join(','),
+    };
+    const initial = initialDeliveryJson(now);
+    for (const t of draft.recipients) fields[`d:${t}`] = initial;
+
+    const multi = this.redis.multi().hset(letterKey, fields).set(this.keys.token(hashToken(token)), letterId);
+    multi.hincrby(countsKey, 'letters', 1).hincrby(countsKey, 'deliveries', draft.recipients.length);
+    multi.hincrby(countsKey, `s:${INITIAL_STATE}`, draft.recipients.length);
+    for (const t of draft.recipients) {
+      multi.hincrby(countsKey, `t:${t}:${INITIAL_STATE}`, 1);
+      multi.xadd(this.keys.events(campaign.slug), 'MAXLEN', '~', this.streamMaxLen, '*', 'l', letterId, 't', t, 'e', 'letter-accepted', 'f', '', 's', INITIAL_STATE, 'r', '');
+    }
+    await execOrThrow(multi);
+    return { letterId, token };
+  }
+
+  /**
+   * Removes a letter that was stored but could not be queued, and takes it back out of the
+   * counters, so no count ever includes a letter that will not be sent.
+   */
+  async discard(campaign: string, letterId: string, token: string): Promise<void> {
+    const letter = await this.get(letterId);
+    if (!letter) return;
+    const countsKey = this.keys.counts(campaign);
+    const multi = this.redis.multi().del(this.keys.letter(letterId)).del(this.keys.token(hashToken(token)));
+    multi.hincrby(countsKey, 'letters', -1).hincrby(countsKey, 'deliveries', -letter.deliveries.length);
+    for (const { targetId, record } of letter.deliveries) {
+      multi.hincrby(countsKey, `s:${record.state}`, -1).hincrby(countsKey, `t:${targetId}:${record.state}`, -1);
+    }
+    await execOrThrow(multi);
+  }
+
+  /** The letter with its deliveries, or undefined when there is no such letter (or no longer). */
+  async get(letterId: string): Promise<StoredLetter | undefined> {
+    const h = await this.redis.hgetall(this.keys.letter(letterId));
+    if (!h.c) return undefined;
+    const recipients = (h.r ?? '').split(',').filter(Boolean);
+    const deliveries = recipients.flatMap((targetId) => {
+      const raw = h[`d:${targetId}`];
+      const record = raw ? parseDelivery(raw) : undefined;
+      return record ? [{ targetId, record }] : [];
+    });
+    return {
+      id: letterId,
+      campaign: h.c,
+      firstName: h.fn ?? '',
+      lastName: h.ln ?? '',
+      email: h.em ?? '',
+      country: h.co ?? '',
+      subject: h.su ?? '',
+      body: h.bo ?? '',
+      recipients,
+      createdAt: Number(h.at ?? 0),
+      deliveries,
+    };
+  }
+
+  /** The letter id a status token opens; undefined for an unknown or malformed token (no Redis call then). */
+  async findByToken(token: string): Promise<string | undefined> {
+    if (!isStatusTokenShape(token)) return undefined;
+    return (await this.redis.get(this.keys.token(hashToken(token)))) ?? undefined;
+  }
+}
+
+async function execOrThrow(multi: ReturnType<Redis['multi']>): Promise<void> {
+  const results = await multi.exec();
+  if (!results) throw new Error('Redis transaction was aborted');
+  const failed = results.find(([err]) => err);
+  if (failed) throw failed[0];
+}

@@ -1,0 +1,86 @@
+import path from 'node:path';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { APP_ROOT } from '../domain/app-root.js';
+import type { CampaignRegistry } from '../domain/campaign.js';
+import type { DeliveryLog } from '../domain/delivery-log.js';
+import type { LetterStore } from '../domain/letter-store.js';
+import type { DeliveryScheduler } from '../domain/letter-submission.js';
+import type { RedisKeys } from '../domain/redis-keys.js';
+import type { Config } from './config.js';
+import { errorHandler, notFound } from './middleware/error-handler.js';
+import { viewHelpers } from './middleware/view-helpers.js';
+import { campaignRoutes } from './routes/campaign-routes.js';
+import { healthRoutes } from './routes/health-routes.js';
+import { letterRoutes } from './routes/letter-routes.js';
+import { outboxRoutes } from './routes/outbox-routes.js';
+
+// The web process's composition root: everything HTTP, wired from the dependencies it is given.
+
+export interface AppDeps {
+  config: Config;
+  campaigns: CampaignRegistry;
+  letters: LetterStore;
+  log: DeliveryLog;
+  scheduler: DeliveryScheduler;
+  /** The web side's Redis connection (fails fast when Redis is down). */
+  redis: Redis;
+  keys: RedisKeys;
+  logger: Logger;
+}
+
+/** Builds the Express app. Starts nothing: the caller listens. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.config.trustProxy);
+  app.set('views', path.join(APP_ROOT, 'views'));
+  app.set('view engine', 'ejs');
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      // Request logs carry the method, route and status only: no bodies, no query strings, no tokens.
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: redactPath(req.url) }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  );
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          upgradeInsecureRequests: deps.config.isProduction ? [] : null,
+        },
+      },
+      strictTransportSecurity: deps.config.isProduction,
+    }),
+  );
+  app.use('/static', express.static(path.join(APP_ROOT, 'public'), { maxAge: deps.config.isProduction ? '1d' : 0, index: false }));
+  app.use(viewHelpers(deps.config));
+
+  app.use(healthRoutes(deps));
+  app.use(campaignRoutes(deps));
+  app.use(letterRoutes(deps));
+  if (!deps.config.isProduction) app.use(outboxRoutes(deps));
+
+  app.use(notFound);
+  app.use(errorHandler(deps.logger));
+  return app;
+}
+
+/** The path with any status-link token replaced, for logs. */
+export function redactPath(url: string): string {
+  return url.split('?')[0]!.replace(/^\/letters\/[^/]+/, '/letters/:token');
+}

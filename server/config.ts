@@ -1,0 +1,107 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { APP_ROOT } from '../domain/app-root.js';
+
+// The whole configuration: one zod schema over process.env, parsed once at start-up.
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(min).max(max);
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: int(0, 65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PUBLIC_URL: z.url({ error: 'must be a full URL such as https://letters.example.org' }).optional(),
+    TRUST_PROXY: z.string().default('loopback'),
+    REDIS_URL: z.url({ error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+    REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, { error: 'use letters, digits, dashes (1-40)' }).default('al'),
+    CAMPAIGNS_DIR: z.string().default(path.join(APP_ROOT, 'templates', 'campaigns')),
+    MAIL_TRANSPORT: z.enum(['outbox', 'sendgrid']).optional(),
+    MAIL_FROM: z.email({ error: 'must be an email address on the campaign\'s verified sending domain' }).optional(),
+    SENDGRID_API_KEY: z.string().min(1).optional(),
+    SENDGRID_API_URL: z.url().optional(),
+    SENDGRID_SANDBOX: bool.default(false),
+    SEND_TIMEOUT_MS: int(1000, 120_000).default(15_000),
+    SEND_RATE_PER_SECOND: int(1, 10_000).default(10),
+    SEND_ATTEMPTS: int(1, 50).default(8),
+    SEND_BACKOFF_MS: int(100, 3_600_000).default(30_000),
+    WORKER_CONCURRENCY: int(1, 200).default(8),
+    EVENT_LOG_MAX: int(1000, 100_000_000).default(1_000_000),
+    OUTBOX_MAX: int(10, 100_000).default(1000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    const need = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
+    const transport = env.MAIL_TRANSPORT ?? (env.SENDGRID_API_KEY ? 'sendgrid' : 'outbox');
+    if (transport === 'sendgrid' && !env.SENDGRID_API_KEY) need('SENDGRID_API_KEY', 'is required when MAIL_TRANSPORT=sendgrid');
+    if (env.NODE_ENV === 'production') {
+      if (transport === 'outbox') need('MAIL_TRANSPORT', 'outbox sends nothing and is refused in production; set SENDGRID_API_KEY');
+      if (!env.MAIL_FROM) need('MAIL_FROM', 'is required in production: the verified sender address of the campaign');
+      if (!env.PUBLIC_URL) need('PUBLIC_URL', 'is required in production: the address supporters use, e.g. https://letters.example.org');
+    }
+  });
+
+/** The parsed configuration the rest of the program reads. */
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  isProduction: boolean;
+  port: number;
+  host: string;
+  publicUrl: string;
+  trustProxy: string;
+  redisUrl: string;
+  redisPrefix: string;
+  campaignsDir: string;
+  mail: {
+    transport: 'outbox' | 'sendgrid';
+    from: string;
+    sendgrid?: { apiKey: string; apiUrl?: string; sandbox: boolean; timeoutMs: number };
+  };
+  delivery: { ratePerSecond: number; attempts: number; backoffMs: number; concurrency: number };
+  eventLogMax: number;
+  outboxMax: number;
+  logLevel: string;
+}
+
+/** A configuration problem; the message names every variable at fault and never a secret's value. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses `env` (process.env by default). Throws ConfigError naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${String(i.path[0] ?? '?')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = result.data;
+  const transport = e.MAIL_TRANSPORT ?? (e.SENDGRID_API_KEY ? 'sendgrid' : 'outbox');
+  return {
+    env: e.NODE_ENV,
+    isProduction: e.NODE_ENV === 'production',
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    trustProxy: e.TRUST_PROXY,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
+    campaignsDir: e.CAMPAIGNS_DIR,
+    mail: {
+      transport,
+      from: e.MAIL_FROM ?? 'letters@example.org',
+      sendgrid:
+        transport === 'sendgrid'
+          ? { apiKey: e.SENDGRID_API_KEY!, apiUrl: e.SENDGRID_API_URL, sandbox: e.SENDGRID_SANDBOX, timeoutMs: e.SEND_TIMEOUT_MS }
+          : undefined,
+    },
+    delivery: { ratePerSecond: e.SEND_RATE_PER_SECOND, attempts: e.SEND_ATTEMPTS, backoffMs: e.SEND_BACKOFF_MS, concurrency: e.WORKER_CONCURRENCY },
+    eventLogMax: e.EVENT_LOG_MAX,
+    outboxMax: e.OUTBOX_MAX,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,156 @@
+import type { Server } from 'node:http';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { APP_ROOT } from '../domain/app-root.js';
+import { CampaignFileError, loadCampaigns, type CampaignRegistry } from '../domain/campaign.js';
+import { systemClock } from '../domain/clock.js';
+import { DeliveryLog } from '../domain/delivery-log.js';
+import { createLetterEmailRenderer } from '../domain/letter-email.js';
+import { LetterStore } from '../domain/letter-store.js';
+import { redisKeys } from '../domain/redis-keys.js';
+import { createDeliveryQueue, createQueueScheduler } from '../jobs/delivery-queue.js';
+import { createOutboxTransport } from '../jobs/transports/outbox-transport.js';
+import { createSendGridTransport } from '../jobs/transports/sendgrid-transport.js';
+import { createWorker } from '../jobs/worker.js';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger } from './logger.js';
+import { ensureRedis, RedisUnavailableError, type PrivateRedis } from './redis-launcher.js';
+import { webRedis, whenReady, workerRedis } from './redis-connections.js';
+
+// The program: `main.ts all` (web and worker in one process, the default), `main.ts web`, `main.ts worker`.
+
+type Mode = 'all' | 'web' | 'worker';
+type Stopper = () => Promise<void>;
+
+async function main(): Promise<void> {
+  const mode = (process.argv[2] ?? 'all') as Mode;
+  if (!['all', 'web', 'worker'].includes(mode)) fail(`Unknown mode "${mode}": use all, web or worker.`);
+
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  const logger = createLogger(config.logLevel, `appeal-letters-${mode}`);
+
+  let campaigns: CampaignRegistry;
+  try {
+    campaigns = loadCampaigns(config.campaignsDir);
+  } catch (err) {
+    if (err instanceof CampaignFileError) fail(`Campaign files are not valid, so nothing was started.\n  ${err.message}`);
+    throw err;
+  }
+  for (const c of campaigns.list()) {
+    logger.info({ campaign: c.slug, targets: c.targets.length }, 'campaign loaded');
+    if (c.reviewBeforeLaunch) logger.warn({ campaign: c.slug }, `review before launch: ${c.reviewBeforeLaunch}`);
+  }
+
+  const stoppers: Stopper[] = [];
+  let privateRedis: PrivateRedis | undefined;
+  if (mode === 'all') {
+    try {
+      privateRedis = await ensureRedis(config.redisUrl, path.join(APP_ROOT, 'data'));
+    } catch (err) {
+      if (err instanceof RedisUnavailableError) fail(err.message);
+      throw err;
+    }
+    if (privateRedis) logger.info('started a private redis-server with its data in ./data');
+  }
+
+  const keys = redisKeys(config.redisPrefix);
+  if (mode !== 'web') stoppers.push(await startWorker(config, campaigns, keys, logger));
+  if (mode !== 'worker') stoppers.push(await startWeb(config, campaigns, keys, logger));
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: finishing in-flight work');
+    const force = setTimeout(() => {
+      logger.error('shutdown took over 30 s; exiting');
+      process.exit(1);
+    }, 30_000);
+    force.unref();
+    // Web first (stop taking letters), then the worker (finish sends), then Redis.
+    for (const stop of stoppers.reverse()) await stop().catch((err: unknown) => logger.error({ err }, 'error while stopping'));
+    await privateRedis?.stop();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function startWeb(config: Config, campaigns: CampaignRegistry, keys: ReturnType<typeof redisKeys>, logger: Logger): Promise<Stopper> {
+  const redis = webRedis(config.redisUrl);
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'web redis connection error'));
+  await whenReady(redis).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
+  const queue = createDeliveryQueue(redis, keys);
+  const app = createApp({
+    config,
+    campaigns,
+    letters: new LetterStore(redis, keys, systemClock, config.eventLogMax),
+    log: new DeliveryLog(redis, keys, systemClock, config.eventLogMax),
+    scheduler: createQueueScheduler(queue, config.delivery),
+    redis,
+    keys,
+    logger,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  logger.info({ port, transport: config.mail.transport }, `web: listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`);
+  if (config.mail.transport === 'outbox') logger.info(`outbox transport: letters are kept, not emailed; see http://localhost:${port}/outbox`);
+  return async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await queue.close();
+    await quit(redis);
+  };
+}
+
+async function startWorker(config: Config, campaigns: CampaignRegistry, keys: ReturnType<typeof redisKeys>, logger: Logger): Promise<Stopper> {
+  const connection = workerRedis(config.redisUrl);
+  connection.on('error', (err) => logger.warn({ err: err.message }, 'worker redis connection error'));
+  await whenReady(connection).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
+  const transport =
+    config.mail.transport === 'sendgrid' && config.mail.sendgrid
+      ? createSendGridTransport(config.mail.sendgrid)
+      : createOutboxTransport(connection, keys, systemClock, config.outboxMax);
+  const worker = createWorker({
+    connection,
+    keys,
+    logger,
+    campaigns,
+    letters: new LetterStore(connection, keys, systemClock, config.eventLogMax),
+    log: new DeliveryLog(connection, keys, systemClock, config.eventLogMax),
+    transport,
+    render: createLetterEmailRenderer(path.join(APP_ROOT, 'templates', 'emails'), { mailFrom: config.mail.from, publicUrl: config.publicUrl }),
+    concurrency: config.delivery.concurrency,
+    rateLimit: { max: config.delivery.ratePerSecond, durationMs: 1000 },
+  });
+  logger.info({ transport: transport.name, concurrency: config.delivery.concurrency, ratePerSecond: config.delivery.ratePerSecond }, 'worker: delivering letters');
+  return async () => {
+    await worker.close();
+    await quit(connection);
+  };
+}
+
+async function quit(redis: Redis): Promise<void> {
+  await redis.quit().catch(() => redis.disconnect());
+}
+
+function fail(message: string): never {
+  process.stderr.write(`appeal-letters: ${message}\n`);
+  process.exit(1);
+}
+
+await main();
