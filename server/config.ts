@@ -32,17 +32,20 @@ const envSchema = z
     EVENT_LOG_MAX: int(1000, 100_000_000).default(1_000_000),
     OUTBOX_MAX: int(10, 100_000).default(1000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  })
-  .superRefine((env, ctx) => {
-    const need = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
-    const transport = env.MAIL_TRANSPORT ?? (env.SENDGRID_API_KEY ? 'sendgrid' : 'outbox');
-    if (transport === 'sendgrid' && !env.SENDGRID_API_KEY) need('SENDGRID_API_KEY', 'is required when MAIL_TRANSPORT=sendgrid');
-    if (env.NODE_ENV === 'production') {
-      if (transport === 'outbox') need('MAIL_TRANSPORT', 'outbox sends nothing and is refused in production; set SENDGRID_API_KEY');
-      if (!env.MAIL_FROM) need('MAIL_FROM', 'is required in production: the verified sender address of the campaign');
-      if (!env.PUBLIC_URL) need('PUBLIC_URL', 'is required in production: the address supporters use, e.g. https://letters.example.org');
-    }
   });
+
+/** Rules between variables, checked on the raw values so every problem is reported at once. */
+function crossChecks(env: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  const transport = env.MAIL_TRANSPORT ?? (env.SENDGRID_API_KEY ? 'sendgrid' : 'outbox');
+  if (transport === 'sendgrid' && !env.SENDGRID_API_KEY) problems.push('SENDGRID_API_KEY: is required when MAIL_TRANSPORT=sendgrid');
+  if (env.NODE_ENV === 'production') {
+    if (transport === 'outbox') problems.push('MAIL_TRANSPORT: outbox sends nothing and is refused in production; set SENDGRID_API_KEY');
+    if (!env.MAIL_FROM) problems.push("MAIL_FROM: is required in production: the campaign's verified sender address");
+    if (!env.PUBLIC_URL) problems.push('PUBLIC_URL: is required in production: the address supporters use, e.g. https://letters.example.org');
+  }
+  return problems;
+}
 
 /** The parsed configuration the rest of the program reads. */
 export interface Config {
@@ -75,9 +78,9 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = envSchema.safeParse(cleaned);
-  if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${String(i.path[0] ?? '?')}: ${i.message}`);
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  const problems = [...(result.success ? [] : result.error.issues.map((i) => `${String(i.path[0] ?? '?')}: ${i.message}`)), ...crossChecks(cleaned)];
+  if (!result.success || problems.length) {
+    throw new ConfigError(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   }
   const e = result.data;
   const transport = e.MAIL_TRANSPORT ?? (e.SENDGRID_API_KEY ? 'sendgrid' : 'outbox');

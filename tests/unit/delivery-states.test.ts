@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { canApply, DELIVERY_STATES, FINAL_STATES, GLOSSARY, INITIAL_STATE, TRANSITIONS, transitionFor } from '../../domain/delivery-states.js';
+
+describe('the delivery transitions table', () => {
+  it('when a letter is accepted, then it starts queued and every state can be reached from there', () => {
+    expect(INITIAL_STATE).toBe('queued');
+    const reached = new Set<string>([INITIAL_STATE]);
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const t of TRANSITIONS) {
+        if (t.from.some((f) => reached.has(f)) && !reached.has(t.to)) {
+          reached.add(t.to);
+          changed = true;
+        }
+      }
+    }
+    expect([...reached].sort()).toEqual([...DELIVERY_STATES].sort());
+  });
+
+  it('when a delivery is sent, then no sending event can move it again (it is never sent twice)', () => {
+    expect(canApply('send-started', 'sent')).toBe(false);
+    expect(canApply('send-restarted', 'sent')).toBe(false);
+    expect(canApply('provider-accepted', 'sent')).toBe(false);
+    expect(canApply('transient-error', 'sent')).toBe(false);
+  });
+
+  it('when sending fails for good, then only a campaigner retry can queue it again', () => {
+    const leavingFailed = TRANSITIONS.filter((t) => (t.from as readonly string[]).includes('failed'));
+    expect(leavingFailed.map((t) => t.event)).toEqual(['campaigner-retry']);
+    expect(transitionFor('campaigner-retry').to).toBe('queued');
+  });
+
+  it('when a state is shown to people, then it has a label and a meaning', () => {
+    for (const s of DELIVERY_STATES) {
+      expect(GLOSSARY[s].label.length).toBeGreaterThan(0);
+      expect(GLOSSARY[s].meaning.length).toBeGreaterThan(10);
+    }
+    expect([...FINAL_STATES].sort()).toEqual(['failed', 'sent']);
+  });
+});
