@@ -4,15 +4,11 @@ import { isCountryCode } from './countries.js';
 // The shape of a campaign's files (templates/campaigns/<slug>/), checked at start-up.
 
 /** An id usable in URLs, Redis keys and BullMQ job ids: lower-case letters, digits, dashes. */
-export const slugSchema = z
-  .string()
-  .regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, { error: 'use lower-case letters, digits and dashes (1-64)' });
+export const slugSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, { error: 'use lower-case letters, digits and dashes (1-64)' });
 
 const nonEmpty = z.string().trim().min(1, { error: 'must not be empty' });
 
-const countryOrAll = z
-  .string()
-  .refine((v) => v === 'all' || isCountryCode(v), { error: 'must be "all" or an ISO 3166-1 alpha-2 code in capitals, e.g. "GB"' });
+const countryOrAll = z.string().refine((v) => v === 'all' || isCountryCode(v), { error: 'must be "all" or an ISO 3166-1 alpha-2 code in capitals, e.g. "GB"' });
 
 /** One recipient of letters: an official or an embassy. The address never leaves the server. */
 export const targetSchema = z.strictObject({
@@ -48,9 +44,7 @@ export const campaignFileSchema = z.strictObject({
   background: z.array(nonEmpty).min(1),
   demandsIntro: nonEmpty.max(300),
   demands: z.array(nonEmpty).min(1).max(10),
-  caseUpdates: z
-    .array(z.strictObject({ date: isoDate, text: nonEmpty, source: nonEmpty.optional() }))
-    .default([]),
+  caseUpdates: z.array(z.strictObject({ date: isoDate, text: nonEmpty, source: nonEmpty.optional() })).default([]),
   goal: z.number().int().positive(),
   letter: z.strictObject({
     subject: nonEmpty.max(200),

@@ -101,7 +101,12 @@ function parseFile<S extends z.ZodType>(folder: string, name: string, schema: S)
   const result = schema.safeParse(data);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const field = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(top level)';
+    const field = issue.path.length
+      ? issue.path
+          .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+          .join('.')
+          .replace(/\.\[/g, '[')
+      : '(top level)';
     throw new CampaignFileError(file, `${field}: ${issue.message}`);
   }
   return result.data;

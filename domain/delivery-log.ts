@@ -1,13 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from './clock.js';
-import {
-  DELIVERY_STATES,
-  INITIAL_STATE,
-  isDeliveryState,
-  transitionFor,
-  type DeliveryEvent,
-  type DeliveryState,
-} from './delivery-states.js';
+import { DELIVERY_STATES, INITIAL_STATE, isDeliveryState, transitionFor, type DeliveryEvent, type DeliveryState } from './delivery-states.js';
 import type { RedisKeys } from './redis-keys.js';
 
 // The delivery log in Redis: per letter and recipient the state, attempts, provider message id,

@@ -35,8 +35,7 @@ export interface LetterDraft {
 }
 
 export type LetterFormResult =
-  | { ok: true; draft: LetterDraft }
-  | { ok: false; errors: Partial<Record<LetterFormField | 'form', string>>; values: LetterFormValues };
+  { ok: true; draft: LetterDraft } | { ok: false; errors: Partial<Record<LetterFormField | 'form', string>>; values: LetterFormValues };
 
 /** The values the empty form starts with: the campaign's subject and letter, its officials for all countries ticked. */
 export function initialFormValues(campaign: Campaign): LetterFormValues {
@@ -57,9 +56,7 @@ export function letterFormSchema(campaign: Campaign) {
     firstName: singleLine('your first name', 1, 60),
     lastName: singleLine('your last name', 1, 60),
     email: emailAddress(),
-    country: z
-      .string({ error: 'Choose the country you are writing from.' })
-      .refine(isCountryCode, { error: 'Choose the country you are writing from.' }),
+    country: z.string({ error: 'Choose the country you are writing from.' }).refine(isCountryCode, { error: 'Choose the country you are writing from.' }),
     recipients: z
       .array(z.string(), { error: 'Choose at least one recipient.' })
       .min(1, { error: 'Choose at least one recipient.' })
@@ -92,7 +89,10 @@ export function parseLetterForm(campaign: Campaign, body: unknown): LetterFormRe
 
   const unknown = Object.keys(raw).filter((k) => !(LETTER_FORM_FIELDS as readonly string[]).includes(k) && !PAGE_FIELDS.has(k));
   if (unknown.length) {
-    errors.form = `The form carried fields this campaign does not accept (${unknown.slice(0, 3).map((k) => k.slice(0, 30)).join(', ')}). Recipients can only be chosen from the list on this page.`;
+    errors.form = `The form carried fields this campaign does not accept (${unknown
+      .slice(0, 3)
+      .map((k) => k.slice(0, 30))
+      .join(', ')}). Recipients can only be chosen from the list on this page.`;
   }
 
   const input = { ...pick(raw), recipients: toArray(raw.recipients) };

@@ -57,12 +57,33 @@ export class LetterStore {
     const initial = initialDeliveryJson(now);
     for (const t of draft.recipients) fields[`d:${t}`] = initial;
 
-    const multi = this.redis.multi().hset(letterKey, fields).set(this.keys.token(hashToken(token)), letterId);
+    const multi = this.redis
+      .multi()
+      .hset(letterKey, fields)
+      .set(this.keys.token(hashToken(token)), letterId);
     multi.hincrby(countsKey, 'letters', 1).hincrby(countsKey, 'deliveries', draft.recipients.length);
     multi.hincrby(countsKey, `s:${INITIAL_STATE}`, draft.recipients.length);
     for (const t of draft.recipients) {
       multi.hincrby(countsKey, `t:${t}:${INITIAL_STATE}`, 1);
-      multi.xadd(this.keys.events(campaign.slug), 'MAXLEN', '~', this.streamMaxLen, '*', 'l', letterId, 't', t, 'e', 'letter-accepted', 'f', '', 's', INITIAL_STATE, 'r', '');
+      multi.xadd(
+        this.keys.events(campaign.slug),
+        'MAXLEN',
+        '~',
+        this.streamMaxLen,
+        '*',
+        'l',
+        letterId,
+        't',
+        t,
+        'e',
+        'letter-accepted',
+        'f',
+        '',
+        's',
+        INITIAL_STATE,
+        'r',
+        '',
+      );
     }
     await execOrThrow(multi);
     return { letterId, token };
@@ -76,7 +97,10 @@ export class LetterStore {
     const letter = await this.get(letterId);
     if (!letter) return;
     const countsKey = this.keys.counts(campaign);
-    const multi = this.redis.multi().del(this.keys.letter(letterId)).del(this.keys.token(hashToken(token)));
+    const multi = this.redis
+      .multi()
+      .del(this.keys.letter(letterId))
+      .del(this.keys.token(hashToken(token)));
     multi.hincrby(countsKey, 'letters', -1).hincrby(countsKey, 'deliveries', -letter.deliveries.length);
     for (const { targetId, record } of letter.deliveries) {
       multi.hincrby(countsKey, `s:${record.state}`, -1).hincrby(countsKey, `t:${targetId}:${record.state}`, -1);

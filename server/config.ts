@@ -4,35 +4,36 @@ import { APP_ROOT } from '../domain/app-root.js';
 
 // The whole configuration: one zod schema over process.env, parsed once at start-up.
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' }).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(min).max(max);
 
-const envSchema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-    PORT: int(0, 65535).default(3000),
-    HOST: z.string().min(1).default('127.0.0.1'),
-    PUBLIC_URL: z.url({ error: 'must be a full URL such as https://letters.example.org' }).optional(),
-    TRUST_PROXY: z.string().default('loopback'),
-    REDIS_URL: z.url({ error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
-    REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, { error: 'use letters, digits, dashes (1-40)' }).default('al'),
-    CAMPAIGNS_DIR: z.string().default(path.join(APP_ROOT, 'templates', 'campaigns')),
-    MAIL_TRANSPORT: z.enum(['outbox', 'sendgrid']).optional(),
-    MAIL_FROM: z.email({ error: 'must be an email address on the campaign\'s verified sending domain' }).optional(),
-    SENDGRID_API_KEY: z.string().min(1).optional(),
-    SENDGRID_API_URL: z.url().optional(),
-    SENDGRID_SANDBOX: bool.default(false),
-    SEND_TIMEOUT_MS: int(1000, 120_000).default(15_000),
-    SEND_RATE_PER_SECOND: int(1, 10_000).default(10),
-    SEND_ATTEMPTS: int(1, 50).default(8),
-    SEND_BACKOFF_MS: int(100, 3_600_000).default(30_000),
-    WORKER_CONCURRENCY: int(1, 200).default(8),
-    EVENT_LOG_MAX: int(1000, 100_000_000).default(1_000_000),
-    OUTBOX_MAX: int(10, 100_000).default(1000),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  });
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: int(0, 65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PUBLIC_URL: z.url({ error: 'must be a full URL such as https://letters.example.org' }).optional(),
+  TRUST_PROXY: z.string().default('loopback'),
+  REDIS_URL: z.url({ error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/, { error: 'use letters, digits, dashes (1-40)' })
+    .default('al'),
+  CAMPAIGNS_DIR: z.string().default(path.join(APP_ROOT, 'templates', 'campaigns')),
+  DATA_DIR: z.string().default(path.join(APP_ROOT, 'data')),
+  MAIL_TRANSPORT: z.enum(['outbox', 'sendgrid']).optional(),
+  MAIL_FROM: z.email({ error: "must be an email address on the campaign's verified sending domain" }).optional(),
+  SENDGRID_API_KEY: z.string().min(1).optional(),
+  SENDGRID_API_URL: z.url().optional(),
+  SENDGRID_SANDBOX: bool.default(false),
+  SEND_TIMEOUT_MS: int(1000, 120_000).default(15_000),
+  SEND_RATE_PER_SECOND: int(1, 10_000).default(10),
+  SEND_ATTEMPTS: int(1, 50).default(8),
+  SEND_BACKOFF_MS: int(100, 3_600_000).default(30_000),
+  WORKER_CONCURRENCY: int(1, 200).default(8),
+  EVENT_LOG_MAX: int(1000, 100_000_000).default(1_000_000),
+  OUTBOX_MAX: int(10, 100_000).default(1000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
 
 /** Rules between variables, checked on the raw values so every problem is reported at once. */
 function crossChecks(env: Record<string, string | undefined>): string[] {
@@ -58,6 +59,8 @@ export interface Config {
   redisUrl: string;
   redisPrefix: string;
   campaignsDir: string;
+  /** Where `npm start` keeps the data of a Redis it starts itself. */
+  dataDir: string;
   mail: {
     transport: 'outbox' | 'sendgrid';
     from: string;
@@ -94,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     campaignsDir: e.CAMPAIGNS_DIR,
+    dataDir: e.DATA_DIR,
     mail: {
       transport,
       from: e.MAIL_FROM ?? 'letters@example.org',

@@ -5,9 +5,29 @@ import { pino, type Logger } from 'pino';
 
 /** Paths blanked in every log line. */
 export const REDACT_PATHS = [
-  'email', '*.email', 'firstName', '*.firstName', 'lastName', '*.lastName', 'body', '*.body', 'text', '*.text', 'html', '*.html',
-  'replyTo', '*.replyTo', 'apiKey', '*.apiKey', 'SENDGRID_API_KEY', '*.SENDGRID_API_KEY',
-  'req.headers.cookie', 'req.headers.authorization', 'err.config', 'err.response', 'err.request',
+  'email',
+  '*.email',
+  'firstName',
+  '*.firstName',
+  'lastName',
+  '*.lastName',
+  'body',
+  '*.body',
+  'text',
+  '*.text',
+  'html',
+  '*.html',
+  'replyTo',
+  '*.replyTo',
+  'apiKey',
+  '*.apiKey',
+  'SENDGRID_API_KEY',
+  '*.SENDGRID_API_KEY',
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'err.config',
+  'err.response',
+  'err.request',
 ];
 
 /** The process's logger at `level`. */

@@ -53,12 +53,12 @@ async function main(): Promise<void> {
   let privateRedis: PrivateRedis | undefined;
   if (mode === 'all') {
     try {
-      privateRedis = await ensureRedis(config.redisUrl, path.join(APP_ROOT, 'data'));
+      privateRedis = await ensureRedis(config.redisUrl, config.dataDir);
     } catch (err) {
       if (err instanceof RedisUnavailableError) fail(err.message);
       throw err;
     }
-    if (privateRedis) logger.info('started a private redis-server with its data in ./data');
+    if (privateRedis) logger.info({ dataDir: config.dataDir }, 'started a private redis-server (append-only file on)');
   }
 
   const keys = redisKeys(config.redisPrefix);
@@ -137,7 +137,10 @@ async function startWorker(config: Config, campaigns: CampaignRegistry, keys: Re
     concurrency: config.delivery.concurrency,
     rateLimit: { max: config.delivery.ratePerSecond, durationMs: 1000 },
   });
-  logger.info({ transport: transport.name, concurrency: config.delivery.concurrency, ratePerSecond: config.delivery.ratePerSecond }, 'worker: delivering letters');
+  logger.info(
+    { transport: transport.name, concurrency: config.delivery.concurrency, ratePerSecond: config.delivery.ratePerSecond },
+    'worker: delivering letters',
+  );
   return async () => {
     await worker.close();
     await quit(connection);

@@ -47,7 +47,22 @@ export async function ensureRedis(url: string, dataDir: string): Promise<Private
   mkdirSync(dataDir, { recursive: true });
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', host, '--dir', path.resolve(dataDir), '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction', '--logfile', 'redis.log'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      host,
+      '--dir',
+      path.resolve(dataDir),
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+      '--logfile',
+      'redis.log',
+    ],
     { stdio: 'ignore' },
   );
   for (let i = 0; i < 50; i++) {

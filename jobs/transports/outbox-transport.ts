@@ -21,7 +21,11 @@ export function createOutboxTransport(redis: Redis, keys: RedisKeys, clock: Cloc
     async send(email) {
       const message: OutboxMessage = { ...email, messageId: `outbox-${randomUUID()}`, at: clock.now() };
       try {
-        await redis.multi().lpush(keys.outbox(), JSON.stringify(message)).ltrim(keys.outbox(), 0, cap - 1).exec();
+        await redis
+          .multi()
+          .lpush(keys.outbox(), JSON.stringify(message))
+          .ltrim(keys.outbox(), 0, cap - 1)
+          .exec();
       } catch (err) {
         throw new SendError('transient', `The outbox could not store the message (${(err as Error).message}).`);
       }

@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 
 /** 404 page for any address no route answered. */
 export const notFound: RequestHandler = (_req, res) => {
-  res.status(404).render('error', { title: 'Page not found', message: 'There is no page at this address. If you followed a status link, check that it was copied whole.' });
+  res
+    .status(404)
+    .render('error', { title: 'Page not found', message: 'There is no page at this address. If you followed a status link, check that it was copied whole.' });
 };
 
 /** Logs the error (without request data) and answers 500, or the error's own 4xx status (e.g. a body too large). */

@@ -61,7 +61,15 @@ export function campaignRoutes(deps: AppDeps): Router {
       if (!(err instanceof SubmissionUnavailableError)) throw err;
       deps.logger.error({ err: err.cause }, 'letter could not be accepted');
       res.set('Retry-After', '30');
-      await renderCampaign(res, campaign, { ...result.draft }, { form: 'Your letter could not be accepted just now because of a problem on our side. Nothing was sent and your text is still here: please try again in a minute.' }, 503);
+      await renderCampaign(
+        res,
+        campaign,
+        { ...result.draft },
+        {
+          form: 'Your letter could not be accepted just now because of a problem on our side. Nothing was sent and your text is still here: please try again in a minute.',
+        },
+        503,
+      );
     }
   });
 

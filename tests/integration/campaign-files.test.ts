@@ -40,7 +40,10 @@ describe('the shipped campaign', () => {
   });
 
   it('when it loads, then the Guangzhou officials and the embassies in six countries are its targets, all on example domains', () => {
-    const embassyCountries = campaign.targets.filter((t) => t.country !== 'all').map((t) => t.country).sort();
+    const embassyCountries = campaign.targets
+      .filter((t) => t.country !== 'all')
+      .map((t) => t.country)
+      .sort();
     expect(embassyCountries).toEqual(['AU', 'CA', 'DE', 'FR', 'GB', 'US']);
     expect(campaign.targets.filter((t) => t.country === 'all').map((t) => t.id)).toEqual(['gz-psb', 'gz-procuratorate', 'gd-womens-prison']);
     for (const t of campaign.targets) expect(t.email).toMatch(/@example\.(org|net)$/);

@@ -18,10 +18,46 @@ export function fixtureCampaign(overrides: Record<string, unknown> = {}): Campai
     ...overrides,
   });
   const targets = targetsFileSchema.parse([
-    { id: 'gz-psb', name: 'The Director', title: 'Director', institution: 'Public Security Bureau', email: 'psb@example.org', country: 'all', salutation: 'Dear Director', language: 'zh-Hans' },
-    { id: 'gz-procuratorate', name: 'The Chief Procurator', title: 'Chief Procurator', institution: "People's Procuratorate", email: 'proc@example.org', country: 'all', salutation: 'Dear Chief Procurator', language: 'zh-Hans' },
-    { id: 'embassy-fr', name: 'H.E. the Ambassador', title: 'Ambassador', institution: 'Embassy in France', email: 'embassy-fr@example.org', country: 'FR', salutation: 'Your Excellency', language: 'en' },
-    { id: 'embassy-gb', name: 'H.E. the Ambassador', title: 'Ambassador', institution: 'Embassy in the United Kingdom', email: 'embassy-gb@example.org', country: 'GB', salutation: 'Your Excellency', language: 'en' },
+    {
+      id: 'gz-psb',
+      name: 'The Director',
+      title: 'Director',
+      institution: 'Public Security Bureau',
+      email: 'psb@example.org',
+      country: 'all',
+      salutation: 'Dear Director',
+      language: 'zh-Hans',
+    },
+    {
+      id: 'gz-procuratorate',
+      name: 'The Chief Procurator',
+      title: 'Chief Procurator',
+      institution: "People's Procuratorate",
+      email: 'proc@example.org',
+      country: 'all',
+      salutation: 'Dear Chief Procurator',
+      language: 'zh-Hans',
+    },
+    {
+      id: 'embassy-fr',
+      name: 'H.E. the Ambassador',
+      title: 'Ambassador',
+      institution: 'Embassy in France',
+      email: 'embassy-fr@example.org',
+      country: 'FR',
+      salutation: 'Your Excellency',
+      language: 'en',
+    },
+    {
+      id: 'embassy-gb',
+      name: 'H.E. the Ambassador',
+      title: 'Ambassador',
+      institution: 'Embassy in the United Kingdom',
+      email: 'embassy-gb@example.org',
+      country: 'GB',
+      salutation: 'Your Excellency',
+      language: 'en',
+    },
   ]);
   const letterBody = renderLetterTemplate('I am writing about 黄雪琴 and 王建兵.\n\nI urge you to:\n{{demands}}', file, 'fixture');
   return { ...file, slug: 'free-the-two', targets, letterBody, targetById: new Map(targets.map((t) => [t.id, t])) };

@@ -31,8 +31,8 @@ export interface SendGridMailBody {
 
 /** How the fake answers one request. */
 export type FakeAnswer =
-  | { status: 202 }
-  | { status: number; errors?: { message: string; field?: string }[]; headers?: Record<string, string> }
+  | { status: 202; delayMs?: number }
+  | { status: number; errors?: { message: string; field?: string }[]; headers?: Record<string, string>; delayMs?: number }
   /** Accept nothing and close the connection (a network error for the client). */
   | { drop: true };
 
@@ -47,8 +47,8 @@ export interface FakeSendGrid {
   close(): Promise<void>;
 }
 
-/** Starts the fake on a free loopback port. */
-export async function startFakeSendGrid(apiKey = 'SG.test-key'): Promise<FakeSendGrid> {
+/** Starts the fake on a free loopback port; every answer waits `defaultDelayMs` unless scripted otherwise. */
+export async function startFakeSendGrid(apiKey = 'SG.test-key', defaultDelayMs = 0): Promise<FakeSendGrid> {
   const requests: FakeSendGridRequest[] = [];
   const queue: FakeAnswer[] = [];
   const waiters: { count: number; resolve: () => void }[] = [];
@@ -63,7 +63,14 @@ export async function startFakeSendGrid(apiKey = 'SG.test-key'): Promise<FakeSen
         return;
       }
       const raw = Buffer.concat(chunks).toString('utf8');
-      const record: FakeSendGridRequest = { at: Date.now(), method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, body: JSON.parse(raw) as SendGridMailBody };
+      const record: FakeSendGridRequest = {
+        at: Date.now(),
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        raw,
+        body: JSON.parse(raw) as SendGridMailBody,
+      };
       const answer = queue.shift() ?? { status: 202 };
       requests.push(record);
       for (const w of [...waiters]) if (requests.length >= w.count) w.resolve();
@@ -71,16 +78,24 @@ export async function startFakeSendGrid(apiKey = 'SG.test-key'): Promise<FakeSen
         req.socket.destroy();
         return;
       }
-      if (answer.status === 202) {
-        record.messageId = `fake-${randomUUID()}`;
-        res.writeHead(202, { 'x-message-id': record.messageId });
-        res.end();
+      const delay = answer.delayMs ?? defaultDelayMs;
+      if (delay > 0) {
+        setTimeout(() => respond(answer, record, res), delay);
         return;
       }
-      res.writeHead(answer.status, { 'content-type': 'application/json', ...('headers' in answer ? answer.headers : {}) });
-      res.end(JSON.stringify({ errors: 'errors' in answer ? (answer.errors ?? []) : [] }));
+      respond(answer, record, res);
     });
   });
+  const respond = (answer: Exclude<FakeAnswer, { drop: true }>, record: FakeSendGridRequest, res: http.ServerResponse) => {
+    if (answer.status === 202) {
+      record.messageId = `fake-${randomUUID()}`;
+      res.writeHead(202, { 'x-message-id': record.messageId });
+      res.end();
+      return;
+    }
+    res.writeHead(answer.status, { 'content-type': 'application/json', ...('headers' in answer ? answer.headers : {}) });
+    res.end(JSON.stringify({ errors: 'errors' in answer ? (answer.errors ?? []) : [] }));
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 

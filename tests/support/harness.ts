@@ -45,7 +45,15 @@ export interface HarnessOptions {
 /** The application on a fresh prefix, with the shipped campaign loaded. */
 export function createHarness(name: string, options: HarnessOptions = {}): Harness {
   const t = testRedis(name);
-  const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: t.url, REDIS_PREFIX: t.prefix, PUBLIC_URL: 'https://letters.example.org', SEND_BACKOFF_MS: '100', SEND_ATTEMPTS: '4', ...options.env });
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    REDIS_URL: t.url,
+    REDIS_PREFIX: t.prefix,
+    PUBLIC_URL: 'https://letters.example.org',
+    SEND_BACKOFF_MS: '100',
+    SEND_ATTEMPTS: '4',
+    ...options.env,
+  });
   const clock = options.clock ?? systemClock;
   const campaigns = loadCampaigns(path.join(APP_ROOT, 'templates', 'campaigns'));
   const letters = new LetterStore(t.redis, t.keys, clock);

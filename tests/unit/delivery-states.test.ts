@@ -5,7 +5,7 @@ describe('the delivery transitions table', () => {
   it('when a letter is accepted, then it starts queued and every state can be reached from there', () => {
     expect(INITIAL_STATE).toBe('queued');
     const reached = new Set<string>([INITIAL_STATE]);
-    for (let changed = true; changed; ) {
+    for (let changed = true; changed;) {
       changed = false;
       for (const t of TRANSITIONS) {
         if (t.from.some((f) => reached.has(f)) && !reached.has(t.to)) {

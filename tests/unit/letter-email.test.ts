@@ -16,7 +16,10 @@ const letter: LetterDraft = {
   body: 'I write about 黄雪琴 and 王建兵.\n\nFirst line\nsecond line <script>alert(1)</script> & more',
 };
 // The renderer reads two template files once; rendering itself does no I/O.
-const render = createLetterEmailRenderer(path.join(APP_ROOT, 'templates', 'emails'), { mailFrom: 'letters@example.org', publicUrl: 'https://letters.example.org' });
+const render = createLetterEmailRenderer(path.join(APP_ROOT, 'templates', 'emails'), {
+  mailFrom: 'letters@example.org',
+  publicUrl: 'https://letters.example.org',
+});
 
 describe('the email an official receives', () => {
   const email = render({ campaign, target: campaign.targetById.get('embassy-fr')!, letterId: 'a'.repeat(32), letter });
