@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from './clock.js';
-import { DELIVERY_STATES, INITIAL_STATE, isDeliveryState, transitionFor, type DeliveryEvent, type DeliveryState } from './delivery-states.js';
+import { DELIVERY_STATES, isDeliveryState, transitionFor, type DeliveryEvent, type DeliveryState, type InitialState } from './delivery-states.js';
 import type { RedisKeys } from './redis-keys.js';
 
 // The delivery log in Redis: per letter and recipient the state, attempts, provider message id,
@@ -17,19 +17,35 @@ export interface DeliveryRecord {
   messageId?: string;
   /** The reason of the last failure, cleared when a later attempt succeeds. */
   error?: string;
+  /** When it is due to be sent (its place in the recipient's paced line, or its digest's time). */
+  due?: number;
+  /** The local date (YYYY-MM-DD) of the digest it is in. */
+  digestDate?: string;
+  /** Why it is held, or another remark for the people following it. */
+  note?: string;
+  /** Set when an attempt was interrupted after it may have reached the provider: the letter may arrive twice. */
+  possibleDuplicate?: boolean;
   /** When the state last changed (ms). */
   changedAt: number;
   /** Every state with the time it was entered, oldest first. */
   history: { state: DeliveryState; at: number }[];
 }
 
-/** What a transition may record besides the new state. */
+/** What a transition may record besides the new state. An empty string clears a text field. */
 export interface TransitionDetails {
   attempt?: number;
   messageId?: string;
   /** A reason to show; an empty string clears the last one. */
   error?: string;
+  /** 0 clears it. */
+  due?: number;
+  digestDate?: string;
+  note?: string;
+  possibleDuplicate?: boolean;
 }
+
+/** Short field names in the stored JSON. */
+const DETAIL_FIELDS = { attempt: 'a', messageId: 'm', error: 'e', due: 'd', digestDate: 'g', note: 'n', possibleDuplicate: 'x' } as const;
 
 export type TransitionResult =
   | { applied: true; from: DeliveryState; to: DeliveryState }
@@ -72,10 +88,8 @@ end
 if not allowed then return {'not-allowed', from} end
 local now = tonumber(ARGV[4])
 local details = cjson.decode(ARGV[5])
-if details.a then d.a = details.a end
-if details.m then d.m = details.m end
-if details.e then
-  if details.e == '' then d.e = nil else d.e = details.e end
+for k, v in pairs(details) do
+  if v == '' or v == 0 or v == false then d[k] = nil else d[k] = v end
 end
 d.s = ARGV[2]
 d.t = now
@@ -106,18 +120,47 @@ type TransitionCommand = (
   event: string,
 ) => Promise<[string, string]>;
 
+/** How a new delivery starts: its state, and when it is due (its slot or its digest). */
+export interface DeliveryPlan {
+  state: InitialState;
+  due?: number;
+  digestDate?: string;
+}
+
 /** The JSON stored for a new delivery (used by the letter store inside its MULTI). */
-export function initialDeliveryJson(now: number): string {
-  return JSON.stringify({ s: INITIAL_STATE, a: 0, t: now, h: [[INITIAL_STATE, now]] });
+export function initialDeliveryJson(now: number, plan: DeliveryPlan): string {
+  return JSON.stringify({ s: plan.state, a: 0, t: now, h: [[plan.state, now]], ...(plan.due ? { d: plan.due } : {}), ...(plan.digestDate ? { g: plan.digestDate } : {}) });
 }
 
 /** Reads a stored delivery; returns undefined for a field that is not a delivery record. */
 export function parseDelivery(raw: string): DeliveryRecord | undefined {
   try {
-    const d = JSON.parse(raw) as { s: string; a: number; m?: string; e?: string; t: number; h: [string, number][] | Record<string, never> };
+    const d = JSON.parse(raw) as {
+      s: string;
+      a: number;
+      m?: string;
+      e?: string;
+      t: number;
+      d?: number;
+      g?: string;
+      n?: string;
+      x?: boolean;
+      h: [string, number][] | Record<string, never>;
+    };
     if (!isDeliveryState(d.s)) return undefined;
     const history = Array.isArray(d.h) ? d.h.filter(([s]) => isDeliveryState(s)).map(([s, at]) => ({ state: s as DeliveryState, at })) : [];
-    return { state: d.s, attempts: d.a ?? 0, messageId: d.m, error: d.e, changedAt: d.t, history };
+    return {
+      state: d.s,
+      attempts: d.a ?? 0,
+      messageId: d.m,
+      error: d.e,
+      changedAt: d.t,
+      history,
+      due: d.d,
+      digestDate: d.g,
+      note: d.n,
+      possibleDuplicate: d.x === true ? true : undefined,
+    };
   } catch {
     return undefined;
   }
@@ -146,9 +189,10 @@ export class DeliveryLog {
   async apply(campaign: string, letterId: string, targetId: string, event: DeliveryEvent, details: TransitionDetails = {}): Promise<TransitionResult> {
     const { from, to } = transitionFor(event);
     const payload: Record<string, unknown> = {};
-    if (details.attempt !== undefined) payload.a = details.attempt;
-    if (details.messageId !== undefined) payload.m = details.messageId;
-    if (details.error !== undefined) payload.e = details.error.slice(0, 500);
+    for (const [name, short] of Object.entries(DETAIL_FIELDS)) {
+      const v = details[name as keyof TransitionDetails];
+      if (v !== undefined) payload[short] = typeof v === 'string' ? v.slice(0, 500) : v;
+    }
     const [status, prev] = await this.transitionCmd(
       this.keys.letter(letterId),
       this.keys.counts(campaign),

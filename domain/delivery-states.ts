@@ -3,37 +3,79 @@
 // writes a state.
 
 /** Every state a delivery can be in. */
-export const DELIVERY_STATES = ['queued', 'sending', 'retrying', 'sent', 'failed'] as const;
+export const DELIVERY_STATES = [
+  'queued',
+  'waiting',
+  'in-digest',
+  'held',
+  'sending',
+  'retrying',
+  'sent',
+  'delivered',
+  'deferred',
+  'bounced',
+  'dropped',
+  'failed',
+] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
 /** What each state means, in words a supporter or campaigner reads on the status pages. */
 export const GLOSSARY: Record<DeliveryState, { label: string; meaning: string }> = {
-  queued: { label: 'Queued', meaning: 'Accepted and waiting its turn to be sent.' },
+  queued: { label: 'Queued', meaning: 'Accepted and about to be sent.' },
+  waiting: {
+    label: 'Waiting its turn',
+    meaning: "Letters to this recipient are paced and sent only in their office hours, so that their inbox is never flooded; this one has its place in the line.",
+  },
+  'in-digest': { label: 'In a digest', meaning: 'This recipient receives letters collected into one email per period; this letter is in the next one.' },
+  held: { label: 'Held', meaning: 'Sending to this recipient is on hold for now; the letter keeps its place and is sent when sending resumes.' },
   sending: { label: 'Sending', meaning: 'Being handed to the mail provider now.' },
   retrying: { label: 'Retrying', meaning: 'The last attempt failed for a reason that may pass; it will be tried again.' },
   sent: { label: 'Sent', meaning: 'The mail provider accepted the letter for delivery to the recipient.' },
+  delivered: { label: 'Delivered', meaning: "The recipient's mail server accepted the letter." },
+  deferred: { label: 'Delayed', meaning: "The recipient's mail server asked to try again later; the mail provider keeps trying." },
+  bounced: { label: 'Bounced', meaning: "The recipient's mail server refused the letter; the reason is shown." },
+  dropped: { label: 'Not delivered', meaning: 'The mail provider did not deliver the letter; the reason is shown.' },
   failed: { label: 'Failed', meaning: 'The letter could not be sent; the reason is shown.' },
 };
 
+/** States a delivery can start in when its letter is accepted (which one depends on the recipient's pacing and mode). */
+export const INITIAL_STATES = ['queued', 'waiting', 'in-digest'] as const satisfies readonly DeliveryState[];
+export type InitialState = (typeof INITIAL_STATES)[number];
+
 /** The events that move a delivery, with the states they start from and the state they lead to. */
 export const TRANSITIONS = [
-  { event: 'send-started', from: ['queued', 'retrying'], to: 'sending' },
+  { event: 'send-started', from: ['queued', 'waiting', 'retrying'], to: 'sending' },
   // A worker that died mid-send leaves the delivery in "sending"; the job comes back and starts again.
   { event: 'send-restarted', from: ['sending'], to: 'sending' },
   { event: 'provider-accepted', from: ['sending'], to: 'sent' },
   { event: 'transient-error', from: ['sending'], to: 'retrying' },
-  { event: 'permanent-error', from: ['sending', 'queued', 'retrying'], to: 'failed' },
+  // 429: the whole queue waits for the provider; the attempt does not count.
+  { event: 'rate-limited', from: ['sending'], to: 'queued' },
+  { event: 'permanent-error', from: ['sending', 'queued', 'waiting', 'retrying', 'held'], to: 'failed' },
   { event: 'attempts-exhausted', from: ['sending'], to: 'failed' },
-  { event: 'campaigner-retry', from: ['failed'], to: 'queued' },
+  // Sending paused, or the recipient held (by a campaigner, or because its address bounces).
+  { event: 'parked', from: ['queued', 'waiting', 'retrying', 'sending', 'in-digest'], to: 'held' },
+  { event: 'released', from: ['held'], to: 'waiting' },
+  { event: 'released-to-digest', from: ['held'], to: 'in-digest' },
+  { event: 'digest-sent', from: ['in-digest'], to: 'sent' },
+  { event: 'campaigner-retry', from: ['failed', 'bounced', 'dropped'], to: 'queued' },
+  // Events reported by the provider's webhook; they may arrive out of order or before "sent" is recorded.
+  { event: 'provider-delivered', from: ['sending', 'sent', 'deferred'], to: 'delivered' },
+  { event: 'provider-deferred', from: ['sending', 'sent'], to: 'deferred' },
+  { event: 'provider-bounced', from: ['sending', 'sent', 'deferred', 'delivered'], to: 'bounced' },
+  { event: 'provider-dropped', from: ['sending', 'sent', 'deferred'], to: 'dropped' },
 ] as const satisfies readonly { event: string; from: readonly DeliveryState[]; to: DeliveryState }[];
 
 export type DeliveryEvent = (typeof TRANSITIONS)[number]['event'];
 
-/** States in which nothing more will happen without a person acting. */
-export const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'failed']);
+/** States in which nothing more will happen unless the provider reports on it or a person acts. */
+export const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'bounced', 'dropped', 'failed']);
 
-/** The state every delivery starts in when a letter is accepted. */
-export const INITIAL_STATE: DeliveryState = 'queued';
+/** States that count as "reached the provider" for campaign totals. */
+export const SENT_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'deferred', 'bounced', 'dropped']);
+
+/** States of letters still to be sent (for the forecast and the queue view). */
+export const PENDING_STATES: ReadonlySet<DeliveryState> = new Set(['queued', 'waiting', 'in-digest', 'held', 'sending', 'retrying']);
 
 /** The transition an event causes; throws on an event name that is not in the table. */
 export function transitionFor(event: DeliveryEvent): { from: readonly DeliveryState[]; to: DeliveryState } {

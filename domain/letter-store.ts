@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Campaign } from './campaign.js';
 import type { Clock } from './clock.js';
-import { initialDeliveryJson, parseDelivery, type DeliveryRecord } from './delivery-log.js';
-import { INITIAL_STATE } from './delivery-states.js';
+import { initialDeliveryJson, parseDelivery, type DeliveryPlan, type DeliveryRecord } from './delivery-log.js';
 import { hashToken, isStatusTokenShape, newLetterId, newStatusToken } from './ids.js';
 import type { LetterDraft } from './letter-form.js';
 import type { RedisKeys } from './redis-keys.js';
@@ -34,11 +33,11 @@ export class LetterStore {
   ) {}
 
   /**
-   * Stores a new letter with one "queued" delivery per recipient, its token, the campaign's
-   * counters and the stream entries, in one MULTI: either all of it exists or none.
+   * Stores a new letter with one delivery per recipient (in the state its plan says; "queued" when
+   * there is no plan), its token, the campaign's counters and the stream entries, in one MULTI:
+   * either all of it exists or none.
    */
-  async create(campaign: Campaign, draft: LetterDraft): Promise<CreatedLetter> {
-    const letterId = newLetterId();
+  async create(campaign: Campaign, draft: LetterDraft, plans: Record<string, DeliveryPlan> = {}, letterId = newLetterId()): Promise<CreatedLetter> {
     const token = newStatusToken();
     const now = this.clock.now();
     const letterKey = this.keys.letter(letterId);
@@ -54,36 +53,18 @@ export class LetterStore {
       at: String(now),
       r: draft.recipients.join(','),
     };
-    const initial = initialDeliveryJson(now);
-    for (const t of draft.recipients) fields[`d:${t}`] = initial;
+    const planOf = (t: string): DeliveryPlan => plans[t] ?? { state: 'queued' };
+    for (const t of draft.recipients) fields[`d:${t}`] = initialDeliveryJson(now, planOf(t));
 
     const multi = this.redis
       .multi()
       .hset(letterKey, fields)
       .set(this.keys.token(hashToken(token)), letterId);
     multi.hincrby(countsKey, 'letters', 1).hincrby(countsKey, 'deliveries', draft.recipients.length);
-    multi.hincrby(countsKey, `s:${INITIAL_STATE}`, draft.recipients.length);
     for (const t of draft.recipients) {
-      multi.hincrby(countsKey, `t:${t}:${INITIAL_STATE}`, 1);
-      multi.xadd(
-        this.keys.events(campaign.slug),
-        'MAXLEN',
-        '~',
-        this.streamMaxLen,
-        '*',
-        'l',
-        letterId,
-        't',
-        t,
-        'e',
-        'letter-accepted',
-        'f',
-        '',
-        's',
-        INITIAL_STATE,
-        'r',
-        '',
-      );
+      const state = planOf(t).state;
+      multi.hincrby(countsKey, `s:${state}`, 1).hincrby(countsKey, `t:${t}:${state}`, 1);
+      multi.xadd(this.keys.events(campaign.slug), 'MAXLEN', '~', this.streamMaxLen, '*', 'l', letterId, 't', t, 'e', 'letter-accepted', 'f', '', 's', state, 'r', '');
     }
     await execOrThrow(multi);
     return { letterId, token };

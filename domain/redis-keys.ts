@@ -15,6 +15,27 @@ export interface RedisKeys {
   events(campaign: string): string;
   /** List: messages kept by the outbox transport (development only). */
   outbox(): string;
+  /** Hash: deployment-wide switches (the global pause and its reason). */
+  control(): string;
+  /** Hash: a campaign's held recipients (target id to the hold's kind, reason and time). */
+  holds(campaign: string): string;
+  /** Hash: a recipient's pacing state (the last reserved send slot, its local day and the day's count). */
+  pace(campaign: string, targetId: string): string;
+  /** Sorted set: a recipient's actual send times in the last hour; hash beside it: sends per local day. */
+  sends(campaign: string, targetId: string): string;
+  sendsPerDay(campaign: string, targetId: string): string;
+  /** Sorted set: letters parked for a recipient while sending is paused or the recipient held (score: time parked). */
+  parked(campaign: string, targetId: string): string;
+  /** Sorted set: letters waiting for a recipient's next digest (score: time accepted). */
+  digestPending(campaign: string, targetId: string): string;
+  /** Hash: the parts of one digest already sent (part number to message id and letter ids). */
+  digestParts(campaign: string, targetId: string, period: string): string;
+  /** String: a form submission already handled (by the hash of its one-time id). */
+  submission(hash: string): string;
+  /** String: the letter a supporter (by the hash of their email) wrote to a recipient. */
+  dedupe(campaign: string, targetId: string, emailHash: string): string;
+  /** String: a provider event already applied (by its event id). */
+  providerEvent(eventId: string): string;
 }
 
 /** Builds the key names under `prefix` (letters, digits, dashes). */
@@ -28,5 +49,16 @@ export function redisKeys(prefix: string): RedisKeys {
     counts: (campaign) => `${p}:campaign:${campaign}:counts`,
     events: (campaign) => `${p}:campaign:${campaign}:events`,
     outbox: () => `${p}:outbox`,
+    control: () => `${p}:control`,
+    holds: (campaign) => `${p}:campaign:${campaign}:holds`,
+    pace: (campaign, target) => `${p}:campaign:${campaign}:pace:${target}`,
+    sends: (campaign, target) => `${p}:campaign:${campaign}:sends:${target}`,
+    sendsPerDay: (campaign, target) => `${p}:campaign:${campaign}:sends-per-day:${target}`,
+    parked: (campaign, target) => `${p}:campaign:${campaign}:parked:${target}`,
+    digestPending: (campaign, target) => `${p}:campaign:${campaign}:digest:${target}:pending`,
+    digestParts: (campaign, target, period) => `${p}:campaign:${campaign}:digest:${target}:${period}:parts`,
+    submission: (hash) => `${p}:submission:${hash}`,
+    dedupe: (campaign, target, emailHash) => `${p}:campaign:${campaign}:dedupe:${target}:${emailHash}`,
+    providerEvent: (eventId) => `${p}:provider-event:${eventId}`,
   };
 }

@@ -10,6 +10,7 @@ import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import type { DeliveryScheduler } from '../domain/letter-submission.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
+import type { SendingControl } from '../domain/sending-control.js';
 import type { Config } from './config.js';
 import { errorHandler, notFound } from './middleware/error-handler.js';
 import { viewHelpers } from './middleware/view-helpers.js';
@@ -26,6 +27,8 @@ export interface AppDeps {
   letters: LetterStore;
   log: DeliveryLog;
   scheduler: DeliveryScheduler;
+  /** The kill switches (pause all, hold a recipient). */
+  control: SendingControl;
   /** The web side's Redis connection (fails fast when Redis is down). */
   redis: Redis;
   keys: RedisKeys;

@@ -9,6 +9,7 @@ import { DeliveryLog } from '../domain/delivery-log.js';
 import { createLetterEmailRenderer } from '../domain/letter-email.js';
 import { LetterStore } from '../domain/letter-store.js';
 import { redisKeys } from '../domain/redis-keys.js';
+import { SendingControl } from '../domain/sending-control.js';
 import { createDeliveryQueue, createQueueScheduler } from '../jobs/delivery-queue.js';
 import { createOutboxTransport } from '../jobs/transports/outbox-transport.js';
 import { createSendGridTransport } from '../jobs/transports/sendgrid-transport.js';
@@ -96,6 +97,7 @@ async function startWeb(config: Config, campaigns: CampaignRegistry, keys: Retur
     letters: new LetterStore(redis, keys, systemClock, config.eventLogMax),
     log: new DeliveryLog(redis, keys, systemClock, config.eventLogMax),
     scheduler: createQueueScheduler(queue, config.delivery),
+    control: new SendingControl(redis, keys, systemClock),
     redis,
     keys,
     logger,

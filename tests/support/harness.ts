@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../../domain/clock.js';
 import { DeliveryLog } from '../../domain/delivery-log.js';
 import { createLetterEmailRenderer } from '../../domain/letter-email.js';
 import { LetterStore } from '../../domain/letter-store.js';
+import { SendingControl } from '../../domain/sending-control.js';
 import type { DeliveryScheduler } from '../../domain/letter-submission.js';
 import { createDeliveryQueue, createQueueScheduler, type DeliveryJob } from '../../jobs/delivery-queue.js';
 import type { MailTransport } from '../../jobs/transports/mail-transport.js';
@@ -28,6 +29,7 @@ export interface Harness {
   campaigns: CampaignRegistry;
   letters: LetterStore;
   log: DeliveryLog;
+  control: SendingControl;
   queue: Queue<DeliveryJob>;
   app: ReturnType<typeof createApp>;
   /** Starts a worker with `transport`; it is closed by close(). */
@@ -59,12 +61,14 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
   const letters = new LetterStore(t.redis, t.keys, clock);
   const log = new DeliveryLog(t.redis, t.keys, clock);
   const queue = createDeliveryQueue(t.redis, t.keys);
+  const control = new SendingControl(t.redis, t.keys, clock);
   const app = createApp({
     config,
     campaigns,
     letters,
     log,
     scheduler: options.scheduler ?? createQueueScheduler(queue, config.delivery),
+    control,
     redis: t.redis,
     keys: t.keys,
     logger: silentLogger,
@@ -76,6 +80,7 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
     campaigns,
     letters,
     log,
+    control,
     queue,
     app,
     startWorker(transport, opts = {}) {
