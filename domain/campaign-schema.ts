@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isCountryCode } from './countries.js';
+import { parseClock } from './pacing.js';
 
 // The shape of a campaign's files (templates/campaigns/<slug>/), checked at start-up.
 
@@ -10,17 +11,56 @@ const nonEmpty = z.string().trim().min(1, { error: 'must not be empty' });
 
 const countryOrAll = z.string().refine((v) => v === 'all' || isCountryCode(v), { error: 'must be "all" or an ISO 3166-1 alpha-2 code in capitals, e.g. "GB"' });
 
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'must be a time of day as HH:MM (00:00-23:59)' });
+const timezone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be an IANA time zone such as "Europe/London"' },
+);
+const weekdays = z
+  .array(z.enum(WEEKDAYS, { error: 'must be mon, tue, wed, thu, fri, sat or sun' }))
+  .min(1)
+  .max(7);
+const limit = z.number().int().positive().max(100_000).nullable();
+
+/** Office hours in the recipient's local time; letters go out only inside them. */
+export const officeHoursSchema = z
+  .strictObject({ days: weekdays, start: clockTime, end: clockTime })
+  .refine((w) => parseClock(w.end) > parseClock(w.start), { error: 'end must be later than start', path: ['end'] });
+
+/** How many letters a recipient may get: per hour and per local day (null: no limit of that kind). */
+export const pacingSchema = z.strictObject({ perHour: limit.optional(), perDay: limit.optional() });
+
 /** One recipient of letters: an official or an embassy. The address never leaves the server. */
-export const targetSchema = z.strictObject({
-  id: slugSchema,
-  name: nonEmpty.max(120),
-  title: nonEmpty.max(120),
-  institution: nonEmpty.max(200),
-  email: z.email({ error: 'must be an email address' }),
-  country: countryOrAll,
-  salutation: nonEmpty.max(80),
-  language: z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, { error: 'must be a language tag such as "en" or "zh-Hans"' }),
-});
+export const targetSchema = z
+  .strictObject({
+    id: slugSchema,
+    name: nonEmpty.max(120),
+    title: nonEmpty.max(120),
+    institution: nonEmpty.max(200),
+    email: z.email({ error: 'must be an email address' }),
+    country: countryOrAll,
+    salutation: nonEmpty.max(80),
+    language: z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, { error: 'must be a language tag such as "en" or "zh-Hans"' }),
+    /** The recipient's time zone; the campaign's pacing.timezone when absent. */
+    timezone: timezone.optional(),
+    /** Overrides the campaign's office hours; null means any time of day. */
+    officeHours: officeHoursSchema.nullable().optional(),
+    /** Overrides the campaign's limits. */
+    pacing: pacingSchema.optional(),
+    /** "individual": one email per letter, paced. "digest": the letters of a period in one email. */
+    delivery: z.enum(['individual', 'digest']).default('individual'),
+    /** When a digest recipient gets its digest, in its local time. */
+    digest: z.strictObject({ at: clockTime, days: weekdays.default(['mon', 'tue', 'wed', 'thu', 'fri']) }).optional(),
+  })
+  .refine((t) => t.delivery !== 'digest' || t.digest, { error: 'a digest recipient needs "digest": { "at": "HH:MM" }', path: ['digest'] });
 
 /** The targets file: a non-empty list with unique ids. */
 export const targetsFileSchema = z
@@ -51,6 +91,17 @@ export const campaignFileSchema = z.strictObject({
     closing: nonEmpty.max(80),
     maxLength: z.number().int().min(200).max(20000).default(10000),
   }),
+  /** The default pacing of every recipient. */
+  pacing: z
+    .strictObject({
+      perHour: limit.default(20),
+      perDay: limit.default(120),
+      timezone: timezone.default('UTC'),
+      officeHours: officeHoursSchema.nullable().default(null),
+      /** Extra random delay per slot, as a share of the interval between letters. */
+      jitter: z.number().min(0).max(0.5).default(0.1),
+    })
+    .prefault({}),
   sender: z.strictObject({
     /** Shown as "<supporter> via <name>" in the From line of every letter. */
     name: nonEmpty.max(60).refine((v) => !/[",;<>]/.test(v), { error: 'must not contain " , ; < or >' }),
@@ -60,4 +111,6 @@ export const campaignFileSchema = z.strictObject({
 });
 
 export type Target = z.infer<typeof targetSchema>;
+export type OfficeHours = z.infer<typeof officeHoursSchema>;
+export { WEEKDAYS };
 export type CampaignFile = z.infer<typeof campaignFileSchema>;

@@ -129,7 +129,14 @@ export interface DeliveryPlan {
 
 /** The JSON stored for a new delivery (used by the letter store inside its MULTI). */
 export function initialDeliveryJson(now: number, plan: DeliveryPlan): string {
-  return JSON.stringify({ s: plan.state, a: 0, t: now, h: [[plan.state, now]], ...(plan.due ? { d: plan.due } : {}), ...(plan.digestDate ? { g: plan.digestDate } : {}) });
+  return JSON.stringify({
+    s: plan.state,
+    a: 0,
+    t: now,
+    h: [[plan.state, now]],
+    ...(plan.due ? { d: plan.due } : {}),
+    ...(plan.digestDate ? { g: plan.digestDate } : {}),
+  });
 }
 
 /** Reads a stored delivery; returns undefined for a field that is not a delivery record. */

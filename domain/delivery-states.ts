@@ -24,7 +24,8 @@ export const GLOSSARY: Record<DeliveryState, { label: string; meaning: string }>
   queued: { label: 'Queued', meaning: 'Accepted and about to be sent.' },
   waiting: {
     label: 'Waiting its turn',
-    meaning: "Letters to this recipient are paced and sent only in their office hours, so that their inbox is never flooded; this one has its place in the line.",
+    meaning:
+      'Letters to this recipient are paced and sent only in their office hours, so that their inbox is never flooded; this one has its place in the line.',
   },
   'in-digest': { label: 'In a digest', meaning: 'This recipient receives letters collected into one email per period; this letter is in the next one.' },
   held: { label: 'Held', meaning: 'Sending to this recipient is on hold for now; the letter keeps its place and is sent when sending resumes.' },
@@ -49,12 +50,14 @@ export const TRANSITIONS = [
   { event: 'send-restarted', from: ['sending'], to: 'sending' },
   { event: 'provider-accepted', from: ['sending'], to: 'sent' },
   { event: 'transient-error', from: ['sending'], to: 'retrying' },
+  // The last check before sending found the recipient's pace or office hours exceeded: wait again.
+  { event: 'rescheduled', from: ['queued', 'waiting', 'retrying'], to: 'waiting' },
   // 429: the whole queue waits for the provider; the attempt does not count.
   { event: 'rate-limited', from: ['sending'], to: 'queued' },
   { event: 'permanent-error', from: ['sending', 'queued', 'waiting', 'retrying', 'held'], to: 'failed' },
   { event: 'attempts-exhausted', from: ['sending'], to: 'failed' },
   // Sending paused, or the recipient held (by a campaigner, or because its address bounces).
-  { event: 'parked', from: ['queued', 'waiting', 'retrying', 'sending', 'in-digest'], to: 'held' },
+  { event: 'parked', from: ['queued', 'waiting', 'retrying', 'sending'], to: 'held' },
   { event: 'released', from: ['held'], to: 'waiting' },
   { event: 'released-to-digest', from: ['held'], to: 'in-digest' },
   { event: 'digest-sent', from: ['in-digest'], to: 'sent' },

@@ -18,7 +18,7 @@ export interface OutgoingEmail {
   text: string;
   html: string;
   /** Ids only: they come back on provider events and may be logged. */
-  customArgs: { campaign: string; letter: string; target: string };
+  customArgs: Record<string, string>;
 }
 
 /** The parts of one recipient's letter, shared by the email and the page's preview. */

@@ -63,8 +63,27 @@ export class LetterStore {
     multi.hincrby(countsKey, 'letters', 1).hincrby(countsKey, 'deliveries', draft.recipients.length);
     for (const t of draft.recipients) {
       const state = planOf(t).state;
+      if (state === 'in-digest') multi.zadd(this.keys.digestPending(campaign.slug, t), now, letterId);
       multi.hincrby(countsKey, `s:${state}`, 1).hincrby(countsKey, `t:${t}:${state}`, 1);
-      multi.xadd(this.keys.events(campaign.slug), 'MAXLEN', '~', this.streamMaxLen, '*', 'l', letterId, 't', t, 'e', 'letter-accepted', 'f', '', 's', state, 'r', '');
+      multi.xadd(
+        this.keys.events(campaign.slug),
+        'MAXLEN',
+        '~',
+        this.streamMaxLen,
+        '*',
+        'l',
+        letterId,
+        't',
+        t,
+        'e',
+        'letter-accepted',
+        'f',
+        '',
+        's',
+        state,
+        'r',
+        '',
+      );
     }
     await execOrThrow(multi);
     return { letterId, token };
@@ -82,6 +101,7 @@ export class LetterStore {
       .multi()
       .del(this.keys.letter(letterId))
       .del(this.keys.token(hashToken(token)));
+    for (const t of letter.recipients) multi.zrem(this.keys.digestPending(campaign, t), letterId);
     multi.hincrby(countsKey, 'letters', -1).hincrby(countsKey, 'deliveries', -letter.deliveries.length);
     for (const { targetId, record } of letter.deliveries) {
       multi.hincrby(countsKey, `s:${record.state}`, -1).hincrby(countsKey, `t:${targetId}:${record.state}`, -1);
@@ -112,6 +132,13 @@ export class LetterStore {
       createdAt: Number(h.at ?? 0),
       deliveries,
     };
+  }
+
+  /** Adds another status token for a letter (a link sent again by email); the token is stored only as a hash. */
+  async addToken(letterId: string): Promise<string> {
+    const token = newStatusToken();
+    await this.redis.set(this.keys.token(hashToken(token)), letterId);
+    return token;
   }
 
   /** The letter id a status token opens; undefined for an unknown or malformed token (no Redis call then). */

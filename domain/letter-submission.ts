@@ -1,13 +1,17 @@
 import type { Campaign } from './campaign.js';
+import type { DeliveryPlanner, PlannedDelivery } from './delivery-planner.js';
+import { newLetterId } from './ids.js';
 import type { LetterDraft } from './letter-form.js';
 import type { CreatedLetter, LetterStore } from './letter-store.js';
+import type { SubmissionGuard } from './submission-guard.js';
 
-// Accepting a letter: store it, then hand one delivery per recipient to the queue.
+// Accepting a letter: make sure it is not a repeat, claim one letter per supporter per recipient,
+// plan each delivery (its paced slot or its digest), store the letter, then queue the deliveries.
 
-/** Puts deliveries on the queue (implemented by jobs/delivery-queue.ts). */
+/** Puts planned deliveries on the queue (implemented by jobs/delivery-queue.ts). */
 export interface DeliveryScheduler {
-  /** Adds one job per recipient; rejects when the queue cannot take them (Redis down). */
-  schedule(campaign: string, letterId: string, targetIds: readonly string[]): Promise<void>;
+  /** Adds one job per individual delivery, delayed to its slot, and makes sure each digest has its job; rejects when the queue cannot take them. */
+  schedule(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[]): Promise<void>;
 }
 
 /** The letter could not be accepted right now (Redis or the queue is unavailable); nothing was kept. */
@@ -18,26 +22,57 @@ export class SubmissionUnavailableError extends Error {
   }
 }
 
+export type SubmissionResult =
+  | ({ kind: 'accepted' } & CreatedLetter)
+  /** The same form was sent again: here is the first one's status token. */
+  | { kind: 'repeat'; token: string }
+  /** The same form is being handled by another request right now. */
+  | { kind: 'in-progress' }
+  /** The supporter already wrote to some of these recipients. */
+  | { kind: 'already-wrote'; taken: { targetId: string; letterId: string }[] };
+
+export interface SubmissionDeps {
+  letters: LetterStore;
+  scheduler: DeliveryScheduler;
+  planner: DeliveryPlanner;
+  guard: SubmissionGuard;
+}
+
 /**
- * Stores the letter and schedules its deliveries. If scheduling fails the stored letter is removed
- * again, so a letter is either stored and queued or not kept at all; throws SubmissionUnavailableError.
+ * Accepts a letter. A repeat of the same form returns the first letter's token; a supporter who already
+ * wrote to one of the recipients is refused. If anything fails after the claims, they are given back and
+ * the stored letter removed, so a letter is either stored and queued or not kept at all (throws
+ * SubmissionUnavailableError).
  */
-export async function submitLetter(
-  deps: { letters: LetterStore; scheduler: DeliveryScheduler },
-  campaign: Campaign,
-  draft: LetterDraft,
-): Promise<CreatedLetter> {
-  let created: CreatedLetter;
+export async function submitLetter(deps: SubmissionDeps, campaign: Campaign, draft: LetterDraft, submissionId?: string): Promise<SubmissionResult> {
+  let claim;
   try {
-    created = await deps.letters.create(campaign, draft);
+    claim = submissionId ? await deps.guard.claimSubmission(submissionId) : ({ kind: 'new' } as const);
   } catch (err) {
     throw new SubmissionUnavailableError(err);
   }
+  if (claim.kind !== 'new') return claim;
+
+  const letterId = newLetterId();
+  let recipientsClaimed = false;
+  let created: CreatedLetter | undefined;
   try {
-    await deps.scheduler.schedule(campaign.slug, created.letterId, draft.recipients);
+    const recipients = await deps.guard.claimRecipients(campaign.slug, draft.email, draft.recipients, letterId);
+    if (!recipients.ok) {
+      if (submissionId) await deps.guard.abandonSubmission(submissionId);
+      return { kind: 'already-wrote', taken: recipients.taken };
+    }
+    recipientsClaimed = true;
+    const plans = await deps.planner.plan(campaign, draft.recipients);
+    created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId);
+    await deps.scheduler.schedule(campaign.slug, letterId, plans);
+    if (submissionId) await deps.guard.completeSubmission(submissionId, created.token);
+    return { kind: 'accepted', ...created };
   } catch (err) {
-    await deps.letters.discard(campaign.slug, created.letterId, created.token).catch(() => undefined);
+    // Give everything back; a slot reserved for this letter simply stays unused.
+    if (created) await deps.letters.discard(campaign.slug, created.letterId, created.token).catch(() => undefined);
+    if (recipientsClaimed) await deps.guard.releaseRecipients(campaign.slug, draft.email, draft.recipients, letterId).catch(() => undefined);
+    if (submissionId) await deps.guard.abandonSubmission(submissionId).catch(() => undefined);
     throw new SubmissionUnavailableError(err);
   }
-  return created;
 }

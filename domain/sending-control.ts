@@ -54,7 +54,12 @@ export class SendingControl {
 
   /** Whether a send to this recipient may go now, in one round trip. */
   async check(campaign: string, targetId: string): Promise<SendBlock> {
-    const [paused, hold] = await this.redis.multi().hget(this.keys.control(), 'paused').hget(this.keys.holds(campaign), targetId).exec().then((r) => (r ?? []).map(([, v]) => v as string | null));
+    const [paused, hold] = await this.redis
+      .multi()
+      .hget(this.keys.control(), 'paused')
+      .hget(this.keys.holds(campaign), targetId)
+      .exec()
+      .then((r) => (r ?? []).map(([, v]) => v as string | null));
     if (paused) return { blocked: true, scope: 'all', reason: (JSON.parse(paused) as { reason: string }).reason };
     if (hold) return { blocked: true, scope: 'target', reason: (JSON.parse(hold) as Hold).reason };
     return { blocked: false };

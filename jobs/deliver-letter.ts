@@ -1,33 +1,54 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
+import type { Clock } from '../domain/clock.js';
 import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { LetterEmailInput, OutgoingEmail } from '../domain/letter-email.js';
 import type { LetterStore } from '../domain/letter-store.js';
+import { intervalMs, isOpen, localDay, nextDayOpening, openAt } from '../domain/pacing.js';
+import type { SendGuard } from '../domain/send-guard.js';
+import type { SendingControl } from '../domain/sending-control.js';
+import { paceRuleFor } from '../domain/target-rules.js';
 import { deliveryJobSchema, type DeliveryJob } from './delivery-queue.js';
+import type { Parking } from './parking.js';
 import { SendError, type MailTransport } from './transports/mail-transport.js';
 
-// The processor of one delivery job: load the letter, render the email, send it, record the outcome.
+// The processor of one "deliver" job: load the letter, check the switches and the recipient's pace,
+// render the email, send it, record the outcome.
 
 export interface DeliverLetterDeps {
   campaigns: CampaignRegistry;
   letters: LetterStore;
   log: DeliveryLog;
+  control: SendingControl;
+  parking: Parking;
+  sendGuard: SendGuard;
   transport: MailTransport;
   render: (input: LetterEmailInput) => OutgoingEmail;
+  /** Pauses the whole queue for `ms` (queue.rateLimit), when the provider answers 429. */
+  rateLimitQueue: (ms: number) => Promise<void>;
+  clock: Clock;
   logger: Logger;
+  /** False when pacing is switched off (PACING=off). */
+  pacing?: boolean;
+  random?: () => number;
 }
 
 /** What a finished job returns (kept by BullMQ only as long as the job is). */
-export type DeliverOutcome = { sent: string } | { skipped: string };
+export type DeliverOutcome = { sent: string } | { skipped: string } | { parked: string };
+
+/** Used when a 429 carries no reset time. */
+const DEFAULT_RATE_LIMIT_MS = 60_000;
 
 /**
  * Builds the processor. A permanent failure (bad payload, letter deleted, 400/403/413, attempts used
  * up) marks the delivery failed and throws UnrecoverableError; a transient one marks it retrying and
- * throws so BullMQ retries with backoff. A delivery already sent is never sent again.
+ * throws so BullMQ retries with backoff; a 429 pauses the whole queue without counting an attempt; a
+ * 401 pauses all sending. A delivery already sent is never sent again.
  */
-export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job<DeliveryJob>) => Promise<DeliverOutcome> {
-  return async (job) => {
+export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job<DeliveryJob>, token?: string) => Promise<DeliverOutcome> {
+  const random = deps.random ?? Math.random;
+  return async (job, token) => {
     const parsed = deliveryJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`Invalid delivery job payload: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
     const { campaign: slug, letterId, targetId } = parsed.data;
@@ -40,8 +61,9 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     const delivery = letter.deliveries.find((d) => d.targetId === targetId);
     if (!delivery) throw new UnrecoverableError(`The letter has no delivery to "${targetId}".`);
     const state = delivery.record.state;
-    if (state === 'sent') return { skipped: `already sent as ${delivery.record.messageId ?? 'unknown id'}` };
-    if (state === 'failed') return { skipped: 'already failed' };
+    if (state !== 'queued' && state !== 'waiting' && state !== 'retrying' && state !== 'sending') {
+      return { skipped: `delivery is ${state}${delivery.record.messageId ? ` (${delivery.record.messageId})` : ''}` };
+    }
 
     const target = campaign.targetById.get(targetId);
     if (!target) {
@@ -49,8 +71,56 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       throw new UnrecoverableError(`Recipient "${targetId}" is not in campaign "${slug}".`);
     }
 
+    // The switches: a paused campaign or a held recipient parks the letter, in order.
+    const block = await deps.control.check(slug, targetId);
+    if (block.blocked) {
+      await deps.parking.park(slug, letterId, targetId, block.reason);
+      return { parked: block.reason };
+    }
+
+    // The recipient's office hours and pace, counted on actual sends across all workers.
+    if (state !== 'sending') {
+      const rule = paceRuleFor(campaign, target, deps.pacing ?? true);
+      const now = deps.clock.now();
+      const interval = intervalMs(rule);
+      let retryAt: number | undefined;
+      if (!isOpen(rule, now)) {
+        retryAt = openAt(rule, now);
+      } else {
+        const verdict = await deps.sendGuard.admit(slug, targetId, {
+          now,
+          perHour: rule.perHour,
+          perDay: rule.perDay,
+          localDay: localDay(rule.timezone, now),
+          minGapMs: interval / 2,
+          sendId: `${letterId}:${job.attemptsStarted}`,
+        });
+        if (!verdict.ok) retryAt = verdict.limit === 'day' ? nextDayOpening(rule, now) : verdict.retryAt;
+      }
+      if (retryAt !== undefined) {
+        // Spread letters that meet the limit together over the next interval, so they do not meet again.
+        const at = Math.max(retryAt, now) + Math.floor(random() * Math.max(interval, 1000));
+        await deps.log.apply(slug, letterId, targetId, 'rescheduled', { due: at });
+        await job.moveToDelayed(at, token);
+        throw new DelayedError();
+      }
+    }
+
     const attempt = job.attemptsMade + 1;
-    const started = await deps.log.apply(slug, letterId, targetId, state === 'sending' ? 'send-restarted' : 'send-started', { attempt });
+    const restarted = state === 'sending';
+    const started = await deps.log.apply(
+      slug,
+      letterId,
+      targetId,
+      restarted ? 'send-restarted' : 'send-started',
+      restarted
+        ? {
+            attempt,
+            possibleDuplicate: true,
+            note: 'An earlier attempt was interrupted after it may have reached the mail provider; this letter may arrive twice.',
+          }
+        : { attempt, due: 0 },
+    );
     if (!started.applied) return { skipped: `delivery was ${started.reason === 'missing' ? 'missing' : started.from}` };
 
     const email = deps.render({ campaign, target, letterId, letter });
@@ -60,6 +130,19 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     } catch (err) {
       const failure = err instanceof SendError ? err : new SendError('transient', `Sending failed unexpectedly (${(err as Error).message}).`);
       const maxAttempts = job.opts.attempts ?? 1;
+      if (failure.kind === 'rate-limited') {
+        const ms = failure.retryAfterMs ?? DEFAULT_RATE_LIMIT_MS;
+        await deps.log.apply(slug, letterId, targetId, 'rate-limited', { error: failure.reason });
+        deps.logger.warn({ ...ids, waitMs: ms }, 'mail provider rate limit: pausing the queue');
+        await deps.rateLimitQueue(ms);
+        throw new RateLimitError();
+      }
+      if (failure.kind === 'account') {
+        await deps.control.pauseAll(failure.reason);
+        await deps.parking.park(slug, letterId, targetId, failure.reason);
+        deps.logger.error({ ...ids, status: failure.status }, `all sending paused: ${failure.reason}`);
+        return { parked: failure.reason };
+      }
       if (failure.kind === 'permanent') {
         await deps.log.apply(slug, letterId, targetId, 'permanent-error', { error: failure.reason });
         deps.logger.warn({ ...ids, status: failure.status }, 'delivery failed permanently');

@@ -2,15 +2,18 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { slugSchema } from '../domain/campaign-schema.js';
+import type { Clock } from '../domain/clock.js';
+import type { PlannedDelivery } from '../domain/delivery-planner.js';
 import type { DeliveryScheduler } from '../domain/letter-submission.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 
-// The BullMQ queue of deliveries: one job per letter and recipient, carrying ids only.
+// The BullMQ queue of deliveries: one "deliver" job per letter and recipient, delayed to the
+// recipient's paced slot, and one "digest" job per digest recipient and period. Payloads carry ids only.
 
 /** The queue's name (under the deployment's BullMQ prefix). */
 export const DELIVERY_QUEUE = 'deliveries';
 
-/** A delivery job's payload: ids only, never personal data. The worker loads the letter from Redis. */
+/** A "deliver" job: one letter to one recipient. The worker loads the letter from Redis. */
 export const deliveryJobSchema = z.strictObject({
   campaign: slugSchema,
   letterId: z.string().regex(/^[0-9a-f]{32}$/),
@@ -18,9 +21,33 @@ export const deliveryJobSchema = z.strictObject({
 });
 export type DeliveryJob = z.infer<typeof deliveryJobSchema>;
 
+/** A "digest" job: the letters collected for one recipient's digest of one period (its local date). */
+export const digestJobSchema = z.strictObject({
+  campaign: slugSchema,
+  targetId: slugSchema,
+  period: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+});
+export type DigestJob = z.infer<typeof digestJobSchema>;
+
+/** A "status-link" job: email a supporter a new link to the letter they already wrote (after a refused repeat). */
+export const statusLinkJobSchema = z.strictObject({
+  campaign: slugSchema,
+  letterId: z.string().regex(/^[0-9a-f]{32}$/),
+  /** The recipients the refused letter named (ids). */
+  targetIds: z.array(slugSchema).min(1),
+});
+export type StatusLinkJob = z.infer<typeof statusLinkJobSchema>;
+
+export type QueueJobData = DeliveryJob | DigestJob | StatusLinkJob;
+
 /** The job id of a delivery: the same letter and recipient can never be queued twice at once. */
 export function deliveryJobId(letterId: string, targetId: string): string {
   return `${letterId}.${targetId}`;
+}
+
+/** The job id of a digest: one job per recipient and period, however many letters join it. */
+export function digestJobId(campaign: string, targetId: string, period: string): string {
+  return `digest.${campaign}.${targetId}.${period}`;
 }
 
 export interface RetryPolicy {
@@ -42,22 +69,50 @@ export function deliveryJobOptions(policy: RetryPolicy): JobsOptions {
 }
 
 /** Opens the delivery queue on `connection` (shared, not duplicated). Importing this module starts nothing. */
-export function createDeliveryQueue(connection: Redis, keys: RedisKeys): Queue<DeliveryJob> {
-  return new Queue<DeliveryJob>(DELIVERY_QUEUE, { connection, prefix: keys.bullPrefix });
+export function createDeliveryQueue(connection: Redis, keys: RedisKeys): Queue<QueueJobData> {
+  return new Queue<QueueJobData>(DELIVERY_QUEUE, { connection, prefix: keys.bullPrefix });
 }
 
-/** A DeliveryScheduler that adds one job per recipient in one round trip; rejects if Redis does. */
-export function createQueueScheduler(queue: Queue<DeliveryJob>, policy: RetryPolicy): DeliveryScheduler {
+/** The jobs for planned deliveries: each delayed to its slot, and one per digest period. */
+export function jobsFor(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[], policy: RetryPolicy, now: number) {
   const opts = deliveryJobOptions(policy);
+  return deliveries.map((d) => {
+    const delay = Math.max(0, d.due - now);
+    if (d.state === 'in-digest' && d.digestPeriod) {
+      return {
+        name: 'digest',
+        data: { campaign, targetId: d.targetId, period: d.digestPeriod } satisfies DigestJob,
+        opts: { ...opts, delay, jobId: digestJobId(campaign, d.targetId, d.digestPeriod) },
+      };
+    }
+    return {
+      name: 'deliver',
+      data: { campaign, letterId, targetId: d.targetId } satisfies DeliveryJob,
+      opts: { ...opts, delay, jobId: deliveryJobId(letterId, d.targetId) },
+    };
+  });
+}
+
+/**
+ * Asks for the status link of `letterId` to be emailed to its writer, at most once an hour per letter
+ * (the job id expires with the hour). Rejects if Redis does.
+ */
+export async function requestStatusLinkEmail(queue: Queue<QueueJobData>, data: StatusLinkJob, now: number): Promise<void> {
+  const hour = Math.floor(now / 3_600_000);
+  await queue.add('status-link', data, {
+    attempts: 5,
+    backoff: { type: 'exponential', delay: 30_000 },
+    jobId: `status-link.${data.letterId}.${hour}`,
+    removeOnComplete: { age: 3600 },
+    removeOnFail: { age: 86_400 },
+  });
+}
+
+/** A DeliveryScheduler that adds the jobs in one round trip; rejects if Redis does. */
+export function createQueueScheduler(queue: Queue<QueueJobData>, policy: RetryPolicy, clock: Clock): DeliveryScheduler {
   return {
-    async schedule(campaign, letterId, targetIds) {
-      await queue.addBulk(
-        targetIds.map((targetId) => ({
-          name: 'deliver',
-          data: { campaign, letterId, targetId },
-          opts: { ...opts, jobId: deliveryJobId(letterId, targetId) },
-        })),
-      );
+    async schedule(campaign, letterId, deliveries) {
+      await queue.addBulk(jobsFor(campaign, letterId, deliveries, policy, clock.now()));
     },
   };
 }

@@ -1,38 +1,137 @@
-import { Worker } from 'bullmq';
+import path from 'node:path';
+import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { CampaignRegistry } from '../domain/campaign.js';
+import type { Clock } from '../domain/clock.js';
+import { DeliveryLog } from '../domain/delivery-log.js';
+import { DeliveryPlanner } from '../domain/delivery-planner.js';
+import { createDigestRenderer } from '../domain/digest.js';
+import { createLetterEmailRenderer } from '../domain/letter-email.js';
+import { LetterStore } from '../domain/letter-store.js';
+import { PaceBook } from '../domain/pace-book.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
-import { createDeliverLetterProcessor, type DeliverLetterDeps, type DeliverOutcome } from './deliver-letter.js';
-import { DELIVERY_QUEUE, type DeliveryJob } from './delivery-queue.js';
+import { SendGuard } from '../domain/send-guard.js';
+import { SendingControl } from '../domain/sending-control.js';
+import { createDeliverLetterProcessor } from './deliver-letter.js';
+import {
+  createQueueScheduler,
+  DELIVERY_QUEUE,
+  type DeliveryJob,
+  type DigestJob,
+  type QueueJobData,
+  type RetryPolicy,
+  type StatusLinkJob,
+} from './delivery-queue.js';
+import { Parking } from './parking.js';
+import { createSendDigestProcessor } from './send-digest.js';
+import { createSendStatusLinkProcessor } from './send-status-link.js';
+import type { MailTransport } from './transports/mail-transport.js';
 
-// The worker process's composition root: a BullMQ worker running the delivery processor.
+// The worker process's composition root: a BullMQ worker on the delivery queue running the
+// "deliver", "digest" and "status-link" processors.
 
-export interface WorkerDeps extends DeliverLetterDeps {
-  /** A connection for the worker's blocking commands (maxRetriesPerRequest: null). */
+export interface WorkerDeps {
+  /** A connection for the worker (maxRetriesPerRequest: null); BullMQ duplicates it for blocking commands. */
   connection: Redis;
   keys: RedisKeys;
   logger: Logger;
-  concurrency: number;
-  /** The global cap on sends, across all worker processes: at most `max` per `durationMs`. */
-  rateLimit: { max: number; durationMs: number };
+  campaigns: CampaignRegistry;
+  transport: MailTransport;
+  clock: Clock;
+  settings: {
+    concurrency: number;
+    /** The global cap on sends per second, across all worker processes. */
+    ratePerSecond: number;
+    retry: RetryPolicy;
+    mailFrom: string;
+    publicUrl: string;
+    emailTemplatesDir: string;
+    /** The largest digest email, text and HTML together. */
+    maxDigestBytes: number;
+    eventLogMax: number;
+    /** False when pacing is switched off (PACING=off). */
+    pacing: boolean;
+  };
+  random?: () => number;
 }
 
 /** A running delivery worker and the way to stop it. */
 export interface DeliveryWorker {
-  worker: Worker<DeliveryJob, DeliverOutcome>;
+  worker: Worker<QueueJobData>;
   /** Stops taking jobs and waits for the ones in flight to finish. */
   close(): Promise<void>;
 }
 
 /** Starts a worker on the delivery queue. Errors of single jobs are logged, never thrown from here. */
 export function createWorker(deps: WorkerDeps): DeliveryWorker {
-  const processor = createDeliverLetterProcessor(deps);
-  const worker = new Worker<DeliveryJob, DeliverOutcome>(DELIVERY_QUEUE, processor, {
-    connection: deps.connection,
-    prefix: deps.keys.bullPrefix,
-    concurrency: deps.concurrency,
-    limiter: { max: deps.rateLimit.max, duration: deps.rateLimit.durationMs },
-    // Completed and failed jobs are cleaned by the job options; the delivery log is the record.
+  const { connection, keys, clock, settings } = deps;
+  const letters = new LetterStore(connection, keys, clock, settings.eventLogMax);
+  const log = new DeliveryLog(connection, keys, clock, settings.eventLogMax);
+  const control = new SendingControl(connection, keys, clock);
+  const queue = new Queue<QueueJobData>(DELIVERY_QUEUE, { connection, prefix: keys.bullPrefix });
+  const planner = new DeliveryPlanner(new PaceBook(connection, keys, clock, deps.random), clock, settings.pacing);
+  const scheduler = createQueueScheduler(queue, settings.retry, clock);
+  const parking = new Parking({ redis: connection, keys, log, planner, scheduler, campaigns: deps.campaigns, control, clock });
+
+  const deliver = createDeliverLetterProcessor({
+    campaigns: deps.campaigns,
+    letters,
+    log,
+    control,
+    parking,
+    sendGuard: new SendGuard(connection, keys),
+    transport: deps.transport,
+    render: createLetterEmailRenderer(settings.emailTemplatesDir, settings),
+    rateLimitQueue: (ms) => queue.rateLimit(ms),
+    clock,
+    logger: deps.logger,
+    pacing: settings.pacing,
+    random: deps.random,
+  });
+  const digest = createSendDigestProcessor({
+    redis: connection,
+    keys,
+    campaigns: deps.campaigns,
+    letters,
+    log,
+    control,
+    planner,
+    scheduler,
+    transport: deps.transport,
+    digests: createDigestRenderer(settings.emailTemplatesDir, settings),
+    maxPartBytes: settings.maxDigestBytes,
+    clock,
+    logger: deps.logger,
+  });
+  const statusLink = createSendStatusLinkProcessor({
+    campaigns: deps.campaigns,
+    letters,
+    transport: deps.transport,
+    emailTemplatesDir: settings.emailTemplatesDir,
+    mailFrom: settings.mailFrom,
+    publicUrl: settings.publicUrl,
+    logger: deps.logger,
+  });
+
+  const processor = async (job: Job<QueueJobData>, token?: string) => {
+    switch (job.name) {
+      case 'deliver':
+        return deliver(job as Job<DeliveryJob>, token);
+      case 'digest':
+        return digest(job as Job<DigestJob>, token);
+      case 'status-link':
+        return statusLink(job as Job<StatusLinkJob>);
+      default:
+        throw new Error(`unknown job name "${job.name}"`);
+    }
+  };
+
+  const worker = new Worker<QueueJobData>(DELIVERY_QUEUE, processor, {
+    connection,
+    prefix: keys.bullPrefix,
+    concurrency: settings.concurrency,
+    limiter: { max: settings.ratePerSecond, duration: 1000 },
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'worker error'));
   worker.on('failed', (job, err) => {
@@ -40,6 +139,14 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   });
   return {
     worker,
-    close: () => worker.close(),
+    async close() {
+      await worker.close();
+      await queue.close();
+    },
   };
+}
+
+/** Where the email templates are, relative to the project root. */
+export function emailTemplatesDir(appRoot: string): string {
+  return path.join(appRoot, 'templates', 'emails');
 }

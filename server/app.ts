@@ -1,16 +1,21 @@
 import path from 'node:path';
 import express, { type Express } from 'express';
+import cookieParser from 'cookie-parser';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { APP_ROOT } from '../domain/app-root.js';
 import type { CampaignRegistry } from '../domain/campaign.js';
+import type { Clock } from '../domain/clock.js';
 import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import type { DeliveryScheduler } from '../domain/letter-submission.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 import type { SendingControl } from '../domain/sending-control.js';
+import type { DeliveryPlanner } from '../domain/delivery-planner.js';
+import type { SubmissionGuard } from '../domain/submission-guard.js';
+import type { StatusLinkJob } from '../jobs/delivery-queue.js';
 import type { Config } from './config.js';
 import { errorHandler, notFound } from './middleware/error-handler.js';
 import { viewHelpers } from './middleware/view-helpers.js';
@@ -18,6 +23,7 @@ import { campaignRoutes } from './routes/campaign-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { letterRoutes } from './routes/letter-routes.js';
 import { outboxRoutes } from './routes/outbox-routes.js';
+import { webhookRoutes } from './routes/webhook-routes.js';
 
 // The web process's composition root: everything HTTP, wired from the dependencies it is given.
 
@@ -27,12 +33,20 @@ export interface AppDeps {
   letters: LetterStore;
   log: DeliveryLog;
   scheduler: DeliveryScheduler;
+  /** Plans each new delivery: its paced slot, or its digest. */
+  planner: DeliveryPlanner;
+  /** One letter per form and per supporter and recipient. */
+  guard: SubmissionGuard;
+  /** Asks for a fresh status link to be emailed to a letter's writer (after a refused repeat). */
+  requestStatusLink: (data: StatusLinkJob) => Promise<void>;
   /** The kill switches (pause all, hold a recipient). */
   control: SendingControl;
   /** The web side's Redis connection (fails fast when Redis is down). */
   redis: Redis;
   keys: RedisKeys;
   logger: Logger;
+  /** The time source (the system clock when not given). */
+  clock?: Clock;
 }
 
 /** Builds the Express app. Starts nothing: the caller listens. */
@@ -71,11 +85,13 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use('/static', express.static(path.join(APP_ROOT, 'public'), { maxAge: deps.config.isProduction ? '1d' : 0, index: false }));
+  app.use(cookieParser());
   app.use(viewHelpers(deps.config));
 
   app.use(healthRoutes(deps));
   app.use(campaignRoutes(deps));
   app.use(letterRoutes(deps));
+  app.use(webhookRoutes(deps));
   if (!deps.config.isProduction) app.use(outboxRoutes(deps));
 
   app.use(notFound);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { APP_ROOT } from '../domain/app-root.js';
+import { isSendgridPublicKey } from './sendgrid-signature.js';
 
 // The whole configuration: one zod schema over process.env, parsed once at start-up.
 
@@ -25,13 +26,20 @@ const envSchema = z.object({
   SENDGRID_API_KEY: z.string().min(1).optional(),
   SENDGRID_API_URL: z.url().optional(),
   SENDGRID_SANDBOX: bool.default(false),
+  SENDGRID_WEBHOOK_PUBLIC_KEY: z
+    .string()
+    .refine(isSendgridPublicKey, { error: "must be the Event Webhook's verification key as SendGrid shows it (base64 of an ECDSA P-256 public key)" })
+    .optional(),
+  WEBHOOK_MAX_AGE_SECONDS: int(10, 86_400).default(600),
   SEND_TIMEOUT_MS: int(1000, 120_000).default(15_000),
   SEND_RATE_PER_SECOND: int(1, 10_000).default(10),
+  PACING: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   SEND_ATTEMPTS: int(1, 50).default(8),
   SEND_BACKOFF_MS: int(100, 3_600_000).default(30_000),
   WORKER_CONCURRENCY: int(1, 200).default(8),
   EVENT_LOG_MAX: int(1000, 100_000_000).default(1_000_000),
   OUTBOX_MAX: int(10, 100_000).default(1000),
+  DIGEST_MAX_BYTES: int(20_000, 25_000_000).default(5_000_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -66,9 +74,13 @@ export interface Config {
     from: string;
     sendgrid?: { apiKey: string; apiUrl?: string; sandbox: boolean; timeoutMs: number };
   };
-  delivery: { ratePerSecond: number; attempts: number; backoffMs: number; concurrency: number };
+  delivery: { ratePerSecond: number; attempts: number; backoffMs: number; concurrency: number; pacing: boolean };
+  /** SendGrid's signed Event Webhook: off (404) without a public key; older signed requests are refused. */
+  webhook: { publicKey?: string; maxAgeSeconds: number };
   eventLogMax: number;
   outboxMax: number;
+  /** The largest digest email (text and HTML together); bigger digests are split into parts. */
+  digestMaxBytes: number;
   logLevel: string;
 }
 
@@ -106,9 +118,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           ? { apiKey: e.SENDGRID_API_KEY!, apiUrl: e.SENDGRID_API_URL, sandbox: e.SENDGRID_SANDBOX, timeoutMs: e.SEND_TIMEOUT_MS }
           : undefined,
     },
-    delivery: { ratePerSecond: e.SEND_RATE_PER_SECOND, attempts: e.SEND_ATTEMPTS, backoffMs: e.SEND_BACKOFF_MS, concurrency: e.WORKER_CONCURRENCY },
+    delivery: {
+      ratePerSecond: e.SEND_RATE_PER_SECOND,
+      attempts: e.SEND_ATTEMPTS,
+      backoffMs: e.SEND_BACKOFF_MS,
+      concurrency: e.WORKER_CONCURRENCY,
+      pacing: e.PACING === 'on',
+    },
+    webhook: { publicKey: e.SENDGRID_WEBHOOK_PUBLIC_KEY, maxAgeSeconds: e.WEBHOOK_MAX_AGE_SECONDS },
     eventLogMax: e.EVENT_LOG_MAX,
     outboxMax: e.OUTBOX_MAX,
+    digestMaxBytes: e.DIGEST_MAX_BYTES,
     logLevel: e.LOG_LEVEL,
   };
 }

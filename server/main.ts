@@ -5,15 +5,11 @@ import type { Logger } from 'pino';
 import { APP_ROOT } from '../domain/app-root.js';
 import { CampaignFileError, loadCampaigns, type CampaignRegistry } from '../domain/campaign.js';
 import { systemClock } from '../domain/clock.js';
-import { DeliveryLog } from '../domain/delivery-log.js';
-import { createLetterEmailRenderer } from '../domain/letter-email.js';
-import { LetterStore } from '../domain/letter-store.js';
 import { redisKeys } from '../domain/redis-keys.js';
-import { SendingControl } from '../domain/sending-control.js';
-import { createDeliveryQueue, createQueueScheduler } from '../jobs/delivery-queue.js';
 import { createOutboxTransport } from '../jobs/transports/outbox-transport.js';
 import { createSendGridTransport } from '../jobs/transports/sendgrid-transport.js';
-import { createWorker } from '../jobs/worker.js';
+import { createWorker, emailTemplatesDir } from '../jobs/worker.js';
+import { buildAppDeps } from './web-deps.js';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
@@ -90,18 +86,8 @@ async function startWeb(config: Config, campaigns: CampaignRegistry, keys: Retur
   const redis = webRedis(config.redisUrl);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'web redis connection error'));
   await whenReady(redis).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
-  const queue = createDeliveryQueue(redis, keys);
-  const app = createApp({
-    config,
-    campaigns,
-    letters: new LetterStore(redis, keys, systemClock, config.eventLogMax),
-    log: new DeliveryLog(redis, keys, systemClock, config.eventLogMax),
-    scheduler: createQueueScheduler(queue, config.delivery),
-    control: new SendingControl(redis, keys, systemClock),
-    redis,
-    keys,
-    logger,
-  });
+  const { deps, queue } = buildAppDeps({ config, campaigns, redis, keys, logger, clock: systemClock });
+  const app = createApp(deps);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
   });
@@ -132,12 +118,19 @@ async function startWorker(config: Config, campaigns: CampaignRegistry, keys: Re
     keys,
     logger,
     campaigns,
-    letters: new LetterStore(connection, keys, systemClock, config.eventLogMax),
-    log: new DeliveryLog(connection, keys, systemClock, config.eventLogMax),
     transport,
-    render: createLetterEmailRenderer(path.join(APP_ROOT, 'templates', 'emails'), { mailFrom: config.mail.from, publicUrl: config.publicUrl }),
-    concurrency: config.delivery.concurrency,
-    rateLimit: { max: config.delivery.ratePerSecond, durationMs: 1000 },
+    clock: systemClock,
+    settings: {
+      concurrency: config.delivery.concurrency,
+      ratePerSecond: config.delivery.ratePerSecond,
+      retry: config.delivery,
+      mailFrom: config.mail.from,
+      publicUrl: config.publicUrl,
+      emailTemplatesDir: emailTemplatesDir(APP_ROOT),
+      maxDigestBytes: config.digestMaxBytes,
+      eventLogMax: config.eventLogMax,
+      pacing: config.delivery.pacing,
+    },
   });
   logger.info(
     { transport: transport.name, concurrency: config.delivery.concurrency, ratePerSecond: config.delivery.ratePerSecond },

@@ -1,14 +1,22 @@
-import express, { Router, type Response } from 'express';
+import { randomBytes } from 'node:crypto';
+import express, { Router, type Request, type Response } from 'express';
 import type { Campaign } from '../../domain/campaign.js';
 import { countryOptions } from '../../domain/countries.js';
 import type { CampaignCounts } from '../../domain/delivery-log.js';
+import { SENT_STATES } from '../../domain/delivery-states.js';
 import { initialFormValues, parseLetterForm, type LetterFormResult, type LetterFormValues } from '../../domain/letter-form.js';
 import { SubmissionUnavailableError, submitLetter } from '../../domain/letter-submission.js';
 import type { AppDeps } from '../app.js';
+import { readLetterCookie, rememberLetter } from '../letter-cookie.js';
 
 // The campaign page, its form, and the public counters.
 
 type FormErrors = Extract<LetterFormResult, { ok: false }>['errors'];
+
+interface PageExtras {
+  /** A link to a letter the supporter already wrote, when the browser knows it. */
+  existingLetterUrl?: string;
+}
 
 /** GET /, GET /c/:slug, POST /c/:slug/letters, GET /c/:slug/stats.json. */
 export function campaignRoutes(deps: AppDeps): Router {
@@ -24,47 +32,91 @@ export function campaignRoutes(deps: AppDeps): Router {
     }
   };
 
-  const renderCampaign = async (res: Response, campaign: Campaign, values: LetterFormValues, errors: FormErrors, status = 200) => {
+  const renderCampaign = async (
+    req: Request,
+    res: Response,
+    campaign: Campaign,
+    values: LetterFormValues,
+    errors: FormErrors,
+    status = 200,
+    extras: PageExtras = {},
+  ) => {
+    const posted = typeof req.body?.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
     res.status(status).render('campaign', {
       title: campaign.headline,
       campaign,
       values,
       errors,
+      extras,
+      // A fresh one-time id for each new form; the same one back after an error, so a retry is still one letter.
+      submissionId: posted ?? randomBytes(18).toString('base64url'),
       counts: await countsOrNull(campaign.slug),
+      sentCount: sentTotal,
       countries: countryOptions(),
       officials: campaign.targets.filter((t) => t.country === 'all'),
       embassies: campaign.targets.filter((t) => t.country !== 'all'),
     });
   };
 
-  router.get('/', async (_req, res) => {
+  router.get('/', async (req, res) => {
     const campaigns = deps.campaigns.list();
-    if (campaigns.length === 1) return renderCampaign(res, campaigns[0]!, initialFormValues(campaigns[0]!), {});
+    if (campaigns.length === 1) return renderCampaign(req, res, campaigns[0]!, initialFormValues(campaigns[0]!), {});
     res.render('campaign-list', { title: 'Campaigns', campaigns });
   });
 
   router.get('/c/:slug', async (req, res, next) => {
     const campaign = deps.campaigns.get(req.params.slug);
     if (!campaign) return next();
-    await renderCampaign(res, campaign, initialFormValues(campaign), {});
+    await renderCampaign(req, res, campaign, initialFormValues(campaign), {});
   });
 
   router.post('/c/:slug/letters', parseForm, async (req, res, next) => {
     const campaign = deps.campaigns.get(req.params.slug);
     if (!campaign) return next();
     const result = parseLetterForm(campaign, req.body);
-    if (!result.ok) return renderCampaign(res, campaign, result.values, result.errors, 422);
+    if (!result.ok) return renderCampaign(req, res, campaign, result.values, result.errors, 422);
+    const submissionId = typeof req.body.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
+    const values: LetterFormValues = { ...result.draft };
     try {
-      const { token } = await submitLetter(deps, campaign, result.draft);
-      res.redirect(303, `/letters/${token}/sent`);
+      const outcome = await submitLetter(deps, campaign, result.draft, submissionId);
+      switch (outcome.kind) {
+        case 'accepted':
+          rememberLetter(req, res, outcome.token, deps.config.isProduction);
+          return res.redirect(303, `/letters/${outcome.token}/sent`);
+        case 'repeat':
+          return res.redirect(303, `/letters/${outcome.token}/sent`);
+        case 'in-progress':
+          return renderCampaign(
+            req,
+            res,
+            campaign,
+            values,
+            { form: 'This letter is already being sent from another tab or click. Please wait a moment, then reload the page.' },
+            409,
+          );
+        case 'already-wrote': {
+          const names = outcome.taken.map((t) => campaign.targetById.get(t.targetId)?.institution ?? t.targetId).join(', ');
+          const known = await knownLetters(req);
+          const token = outcome.taken.map((t) => known.get(t.letterId)).find(Boolean);
+          let message = `You have already written to ${names}: each person can write once to each recipient. Untick ${outcome.taken.length === 1 ? 'it' : 'them'} to send your letter to the others.`;
+          if (!token) {
+            message += ' We have emailed a link to follow your first letter to the address you entered.';
+            await deps
+              .requestStatusLink({ campaign: campaign.slug, letterId: outcome.taken[0]!.letterId, targetIds: outcome.taken.map((t) => t.targetId) })
+              .catch((err: unknown) => deps.logger.warn({ err }, 'could not queue the status-link email'));
+          }
+          return renderCampaign(req, res, campaign, values, { recipients: message }, 409, { existingLetterUrl: token ? `/letters/${token}` : undefined });
+        }
+      }
     } catch (err) {
       if (!(err instanceof SubmissionUnavailableError)) throw err;
       deps.logger.error({ err: err.cause }, 'letter could not be accepted');
       res.set('Retry-After', '30');
       await renderCampaign(
+        req,
         res,
         campaign,
-        { ...result.draft },
+        values,
         {
           form: 'Your letter could not be accepted just now because of a problem on our side. Nothing was sent and your text is still here: please try again in a minute.',
         },
@@ -79,8 +131,27 @@ export function campaignRoutes(deps: AppDeps): Router {
     const counts = await countsOrNull(campaign.slug);
     res.set('Cache-Control', 'public, max-age=5');
     if (!counts) return res.status(503).json({ error: 'counters unavailable' });
-    res.json({ letters: counts.letters, deliveries: counts.deliveries, sent: counts.byState.sent, goal: campaign.goal });
+    res.json({ letters: counts.letters, deliveries: counts.deliveries, sent: sentTotal(counts), goal: campaign.goal });
   });
 
+  /** Letter ids the supporter's browser holds status links for, to the token. */
+  const knownLetters = async (req: Request): Promise<Map<string, string>> => {
+    const map = new Map<string, string>();
+    for (const token of readLetterCookie(req)) {
+      const id = await deps.letters.findByToken(token).catch(() => undefined);
+      if (id) map.set(id, token);
+    }
+    return map;
+  };
+
   return router;
+}
+
+/** Emails that reached the provider, whatever happened after (sent, delivered, deferred, bounced, dropped). */
+function sentTotal(counts: CampaignCounts): number {
+  return [...SENT_STATES].reduce((n, s) => n + counts.byState[s], 0);
+}
+
+function isSubmissionId(v: string): boolean {
+  return /^[A-Za-z0-9_-]{16,64}$/.test(v);
 }

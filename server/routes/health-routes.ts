@@ -3,8 +3,8 @@ import type { AppDeps } from '../app.js';
 
 // Probes for load balancers and orchestrators.
 
-/** GET /healthz: the process is up. GET /readyz: Redis answers and campaigns are loaded (503 otherwise). */
-export function healthRoutes(deps: Pick<AppDeps, 'redis' | 'campaigns'>): Router {
+/** GET /healthz: the process is up. GET /readyz: Redis answers and campaigns are loaded (503 otherwise), and whether sending is paused and why. */
+export function healthRoutes(deps: Pick<AppDeps, 'redis' | 'campaigns' | 'control'>): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -17,7 +17,14 @@ export function healthRoutes(deps: Pick<AppDeps, 'redis' | 'campaigns'>): Router
       checks.redis = false;
     }
     const ready = checks.redis && checks.campaigns;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+    // Sending paused (by a campaigner, or by the provider refusing the account) does not stop the web
+    // side from taking letters, so it does not make the process unready; it is reported here.
+    let sending: { paused: boolean; reason?: string } | undefined;
+    if (checks.redis) {
+      const status = await deps.control.status([]).catch(() => undefined);
+      if (status) sending = status.paused ? { paused: true, reason: status.paused.reason } : { paused: false };
+    }
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks, sending });
   });
   return router;
 }

@@ -75,7 +75,7 @@ describe('sending a letter', () => {
     const match = /^\/letters\/([A-Za-z0-9_-]{32})\/sent$/.exec(res.headers.location ?? '');
     expect(match).not.toBeNull();
     const jobs = await h.queue.getJobs(['waiting', 'prioritized', 'delayed']);
-    expect(jobs.map((j) => j.data.targetId).sort()).toEqual(['embassy-fr', 'gz-procuratorate', 'gz-psb']);
+    expect(jobs.map((j) => (j.data as { targetId: string }).targetId).sort()).toEqual(['embassy-fr', 'gz-procuratorate', 'gz-psb']);
     for (const j of jobs) expect(Object.keys(j.data).sort()).toEqual(['campaign', 'letterId', 'targetId']);
     const counts = await h.log.counts(SHIPPED_CAMPAIGN);
     expect(counts.letters).toBe(1);

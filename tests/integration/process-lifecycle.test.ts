@@ -40,6 +40,7 @@ describe('stopping a worker with SIGTERM during a drain', () => {
       SENDGRID_API_URL: fake.url,
       WORKER_CONCURRENCY: '2',
       SEND_RATE_PER_SECOND: '100',
+      PACING: 'off',
     });
     await fake.waitForRequests(2, 15_000);
     expect(await worker.stop('SIGTERM')).toBe(0);

@@ -4,16 +4,17 @@ import { pino } from 'pino';
 import { APP_ROOT } from '../../domain/app-root.js';
 import { loadCampaigns, type CampaignRegistry } from '../../domain/campaign.js';
 import { systemClock, type Clock } from '../../domain/clock.js';
-import { DeliveryLog } from '../../domain/delivery-log.js';
-import { createLetterEmailRenderer } from '../../domain/letter-email.js';
-import { LetterStore } from '../../domain/letter-store.js';
-import { SendingControl } from '../../domain/sending-control.js';
+import type { DeliveryLog } from '../../domain/delivery-log.js';
+import type { LetterStore } from '../../domain/letter-store.js';
 import type { DeliveryScheduler } from '../../domain/letter-submission.js';
-import { createDeliveryQueue, createQueueScheduler, type DeliveryJob } from '../../jobs/delivery-queue.js';
+import { PaceBook } from '../../domain/pace-book.js';
+import type { SendingControl } from '../../domain/sending-control.js';
+import type { QueueJobData } from '../../jobs/delivery-queue.js';
 import type { MailTransport } from '../../jobs/transports/mail-transport.js';
-import { createWorker, type DeliveryWorker } from '../../jobs/worker.js';
-import { createApp } from '../../server/app.js';
+import { createWorker, emailTemplatesDir, type DeliveryWorker, type WorkerDeps } from '../../jobs/worker.js';
+import { createApp, type AppDeps } from '../../server/app.js';
 import { loadConfig, type Config } from '../../server/config.js';
+import { buildAppDeps } from '../../server/web-deps.js';
 import { testRedis, type TestRedis } from './redis.js';
 
 export { formEncode, validForm } from './forms.js';
@@ -27,13 +28,15 @@ export interface Harness {
   t: TestRedis;
   config: Config;
   campaigns: CampaignRegistry;
+  deps: AppDeps;
   letters: LetterStore;
   log: DeliveryLog;
   control: SendingControl;
-  queue: Queue<DeliveryJob>;
+  paceBook: PaceBook;
+  queue: Queue<QueueJobData>;
   app: ReturnType<typeof createApp>;
   /** Starts a worker with `transport`; it is closed by close(). */
-  startWorker(transport: MailTransport, opts?: { concurrency?: number; ratePerSecond?: number }): DeliveryWorker;
+  startWorker(transport: MailTransport, settings?: Partial<WorkerDeps['settings']>, clock?: Clock): DeliveryWorker;
   close(): Promise<void>;
 }
 
@@ -42,6 +45,8 @@ export interface HarnessOptions {
   clock?: Clock;
   /** Replaces the queue scheduler (e.g. one that fails, to simulate the queue being down). */
   scheduler?: DeliveryScheduler;
+  /** Campaigns other than the shipped ones (default: templates/campaigns). */
+  campaigns?: CampaignRegistry;
 }
 
 /** The application on a fresh prefix, with the shipped campaign loaded. */
@@ -54,48 +59,47 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
     PUBLIC_URL: 'https://letters.example.org',
     SEND_BACKOFF_MS: '100',
     SEND_ATTEMPTS: '4',
+    // The letter-path tests send many letters to the same recipients at once; pacing tests switch it on.
+    PACING: 'off',
     ...options.env,
   });
   const clock = options.clock ?? systemClock;
-  const campaigns = loadCampaigns(path.join(APP_ROOT, 'templates', 'campaigns'));
-  const letters = new LetterStore(t.redis, t.keys, clock);
-  const log = new DeliveryLog(t.redis, t.keys, clock);
-  const queue = createDeliveryQueue(t.redis, t.keys);
-  const control = new SendingControl(t.redis, t.keys, clock);
-  const app = createApp({
-    config,
-    campaigns,
-    letters,
-    log,
-    scheduler: options.scheduler ?? createQueueScheduler(queue, config.delivery),
-    control,
-    redis: t.redis,
-    keys: t.keys,
-    logger: silentLogger,
-  });
+  const campaigns = options.campaigns ?? loadCampaigns(path.join(APP_ROOT, 'templates', 'campaigns'));
+  const { deps, queue } = buildAppDeps({ config, campaigns, redis: t.redis, keys: t.keys, logger: silentLogger, clock });
+  if (options.scheduler) deps.scheduler = options.scheduler;
+  const app = createApp(deps);
   const workers: DeliveryWorker[] = [];
   return {
     t,
     config,
     campaigns,
-    letters,
-    log,
-    control,
+    deps,
+    letters: deps.letters,
+    log: deps.log,
+    control: deps.control,
+    paceBook: new PaceBook(t.redis, t.keys, clock),
     queue,
     app,
-    startWorker(transport, opts = {}) {
-      const connection = t.workerConnection();
+    startWorker(transport, settings = {}, workerClock = clock) {
       const w = createWorker({
-        connection,
+        connection: t.workerConnection(),
         keys: t.keys,
         logger: silentLogger,
         campaigns,
-        letters: new LetterStore(connection, t.keys, clock),
-        log: new DeliveryLog(connection, t.keys, clock),
         transport,
-        render: createLetterEmailRenderer(path.join(APP_ROOT, 'templates', 'emails'), { mailFrom: config.mail.from, publicUrl: config.publicUrl }),
-        concurrency: opts.concurrency ?? 4,
-        rateLimit: { max: opts.ratePerSecond ?? 1000, durationMs: 1000 },
+        clock: workerClock,
+        settings: {
+          concurrency: 4,
+          ratePerSecond: 1000,
+          retry: config.delivery,
+          mailFrom: config.mail.from,
+          publicUrl: config.publicUrl,
+          emailTemplatesDir: emailTemplatesDir(APP_ROOT),
+          maxDigestBytes: config.digestMaxBytes,
+          eventLogMax: config.eventLogMax,
+          pacing: config.delivery.pacing,
+          ...settings,
+        },
       });
       workers.push(w);
       return w;

@@ -1,0 +1,163 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { CampaignRegistry } from './campaign.js';
+import type { DeliveryLog } from './delivery-log.js';
+import type { DeliveryEvent } from './delivery-states.js';
+import type { RedisKeys } from './redis-keys.js';
+import type { HoldKind, SendingControl } from './sending-control.js';
+
+// What the mail provider (SendGrid's Event Webhook) tells us after a letter left: delivered,
+// delayed, bounced, dropped, reported as spam. Each event is applied once, through the transitions
+// table, to the letter (or every letter of the digest) it names in our custom arguments.
+
+/** How long an event id is remembered: SendGrid retries for 24 hours; three days leaves a margin. */
+const EVENT_ID_TTL_SECONDS = 259_200;
+
+/** An id we put in custom_args (campaign, target, letter, digest period): safe in Redis keys. */
+const ourId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+/**
+ * One SendGrid event, with our custom_args (`campaign`, `letter`, `target`; or `campaign`, `target`,
+ * `digest`, `part` for a digest email) at its top level. Other fields are kept and ignored.
+ */
+export const providerEventSchema = z.looseObject({
+  event: z.string().min(1).max(64),
+  sg_event_id: z.string().min(1).max(200),
+  sg_message_id: z.string().max(500).optional(),
+  timestamp: z.number(),
+  reason: z.string().optional(),
+  response: z.string().optional(),
+  type: z.string().optional(),
+  status: z.string().optional(),
+  campaign: ourId.optional(),
+  letter: ourId.optional(),
+  target: ourId.optional(),
+  digest: ourId.optional(),
+  part: z
+    .union([z.string().regex(/^\d{1,6}$/), z.number().int().min(0).max(999_999)])
+    .transform(String)
+    .optional(),
+});
+export type ProviderEvent = z.infer<typeof providerEventSchema>;
+
+/** Which of our emails an event is about: one letter, or one part of a recipient's digest. */
+export type ProviderEventSubject =
+  { kind: 'letter'; campaign: string; target: string; letter: string } | { kind: 'digest'; campaign: string; target: string; digest: string; part: string };
+
+/** The email an event names in its custom arguments; undefined when it carries none of ours (e.g. mail sent by another tool). */
+export function subjectOf(e: ProviderEvent): ProviderEventSubject | undefined {
+  if (!e.campaign || !e.target) return undefined;
+  if (e.letter) return { kind: 'letter', campaign: e.campaign, target: e.target, letter: e.letter };
+  if (e.digest && e.part !== undefined) return { kind: 'digest', campaign: e.campaign, target: e.target, digest: e.digest, part: e.part };
+  return undefined;
+}
+
+/** What an event changes: a delivery transition (with the reason to show), a hold on the recipient, or both. */
+export interface ProviderEventEffect {
+  transition?: { event: DeliveryEvent; error?: string };
+  hold?: { kind: HoldKind; reason: string };
+}
+
+/**
+ * What a SendGrid event means for our deliveries. Undefined for events we do not act on:
+ * processed (the letter is already "sent"), open, click, unsubscribes and group events, unknown ones.
+ */
+export function effectOf(e: ProviderEvent): ProviderEventEffect | undefined {
+  switch (e.event) {
+    case 'delivered':
+      return { transition: { event: 'provider-delivered', error: '' } };
+    case 'deferred':
+      return { transition: { event: 'provider-deferred', error: e.response ?? e.reason } };
+    case 'bounce': {
+      const effect: ProviderEventEffect = { transition: { event: 'provider-bounced', error: e.reason } };
+      if (e.type === 'bounce') effect.hold = { kind: 'bouncing', reason: `The address bounced: ${e.reason ?? 'no reason given'}` };
+      if (e.type === 'blocked') effect.hold = { kind: 'bouncing', reason: `The recipient's server blocked the letter: ${e.reason ?? 'no reason given'}` };
+      return effect;
+    }
+    case 'dropped':
+      return { transition: { event: 'provider-dropped', error: e.reason } };
+    case 'spamreport':
+      return { hold: { kind: 'spam-report', reason: 'The recipient reported a letter as spam.' } };
+    default:
+      return undefined;
+  }
+}
+
+/** One sent part of a digest, as stored in keys.digestParts: the message id and the letters it carried. */
+const digestPartSchema = z.object({ m: z.string(), l: z.array(ourId) });
+
+export interface ProviderEventDeps {
+  log: DeliveryLog;
+  control: SendingControl;
+  campaigns: CampaignRegistry;
+  redis: Redis;
+  keys: RedisKeys;
+}
+
+/** What a batch did. `moved` counts deliveries whose state changed (one digest event may move many). */
+export interface ProviderEventCounts {
+  /** Events handled for the first time. */
+  applied: number;
+  /** Events already handled in an earlier request (SendGrid may send an event twice). */
+  duplicates: number;
+  /** Events not for us, for an unknown campaign, recipient or digest part, or of a kind we do not act on. */
+  ignored: number;
+  moved: number;
+}
+
+/**
+ * Applies a batch of SendGrid events (the parsed JSON array, unvalidated), each at most once by its
+ * sg_event_id. A transition the table refuses (e.g. "delivered" after "bounced") or a letter that no
+ * longer exists is skipped quietly. Rejects when Redis fails; the event that failed is then forgotten,
+ * so SendGrid's retry applies it.
+ */
+export async function applyProviderEvents(deps: ProviderEventDeps, events: readonly unknown[]): Promise<ProviderEventCounts> {
+  const counts: ProviderEventCounts = { applied: 0, duplicates: 0, ignored: 0, moved: 0 };
+  for (const raw of events) {
+    const parsed = providerEventSchema.safeParse(raw);
+    const subject = parsed.success ? subjectOf(parsed.data) : undefined;
+    const effect = parsed.success ? effectOf(parsed.data) : undefined;
+    if (!parsed.success || !subject || !effect || !deps.campaigns.get(subject.campaign)?.targetById.has(subject.target)) {
+      counts.ignored += 1;
+      continue;
+    }
+    const letterIds = await lettersOf(deps, subject);
+    if (!letterIds) {
+      counts.ignored += 1;
+      continue;
+    }
+    const seenKey = deps.keys.providerEvent(parsed.data.sg_event_id);
+    if ((await deps.redis.set(seenKey, '1', 'EX', EVENT_ID_TTL_SECONDS, 'NX')) !== 'OK') {
+      counts.duplicates += 1;
+      continue;
+    }
+    try {
+      if (effect.transition) {
+        const { event, error } = effect.transition;
+        for (const letterId of letterIds) {
+          const result = await deps.log.apply(subject.campaign, letterId, subject.target, event, error === undefined ? {} : { error });
+          if (result.applied) counts.moved += 1;
+        }
+      }
+      if (effect.hold) await deps.control.hold(subject.campaign, subject.target, effect.hold.kind, effect.hold.reason);
+    } catch (err) {
+      await deps.redis.del(seenKey).catch(() => undefined);
+      throw err;
+    }
+    counts.applied += 1;
+  }
+  return counts;
+}
+
+/** The letters an event is about; undefined for a digest part we have no record of. */
+async function lettersOf(deps: ProviderEventDeps, subject: ProviderEventSubject): Promise<string[] | undefined> {
+  if (subject.kind === 'letter') return [subject.letter];
+  const raw = await deps.redis.hget(deps.keys.digestParts(subject.campaign, subject.target, subject.digest), subject.part);
+  if (!raw) return undefined;
+  try {
+    const part = digestPartSchema.safeParse(JSON.parse(raw));
+    return part.success ? part.data.l : undefined;
+  } catch {
+    return undefined;
+  }
+}

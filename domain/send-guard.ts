@@ -1,0 +1,79 @@
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from './redis-keys.js';
+
+// The last check before a letter goes: whatever happened to the queue (workers down for a while,
+// sending paused and resumed, the provider limiting us), no recipient gets more than its hourly and
+// daily limits, nor two letters closer together than half its interval. Counts actual sends, atomically
+// across all workers, and records this one if it may go.
+
+// KEYS: 1 recent sends (sorted set), 2 sends per local day (hash)
+// ARGV: 1 now, 2 per-hour limit (0 none), 3 local day, 4 per-day limit (0 none), 5 minimum gap ms, 6 member
+const GUARD_LUA = `
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)
+local gap = tonumber(ARGV[5])
+if gap > 0 then
+  local last = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if last[2] and tonumber(last[2]) > now - gap then return {'gap', tonumber(last[2]) + gap} end
+end
+local perHour = tonumber(ARGV[2])
+if perHour > 0 and redis.call('ZCARD', KEYS[1]) >= perHour then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {'hour', tonumber(oldest[2]) + 3600000}
+end
+local perDay = tonumber(ARGV[4])
+if perDay > 0 and tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0') >= perDay then return {'day', 0} end
+redis.call('ZADD', KEYS[1], now, ARGV[6])
+redis.call('PEXPIRE', KEYS[1], 3600000)
+redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+redis.call('PEXPIRE', KEYS[2], 172800000)
+return {'ok', 0}
+`;
+
+export type GuardVerdict = { ok: true } | { ok: false; limit: 'gap' | 'hour'; retryAt: number } | { ok: false; limit: 'day' };
+
+type GuardCommand = (
+  sends: string,
+  perDay: string,
+  now: number,
+  perHour: number,
+  day: string,
+  dayLimit: number,
+  gap: number,
+  member: string,
+) => Promise<[string, number]>;
+
+/** Checks and records actual sends per recipient. Rejects only when Redis does. */
+export class SendGuard {
+  private readonly guard: GuardCommand;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {
+    const name = 'appealLettersSendGuard';
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 2, lua: GUARD_LUA });
+    this.guard = (redis as unknown as Record<string, GuardCommand>)[name]!.bind(redis);
+  }
+
+  /** May one more letter go to the recipient now? If so it is counted (a send that then fails still counts: the guard errs towards fewer). */
+  async admit(
+    campaign: string,
+    targetId: string,
+    p: { now: number; perHour: number | null; perDay: number | null; localDay: string; minGapMs: number; sendId: string },
+  ): Promise<GuardVerdict> {
+    const [verdict, at] = await this.guard(
+      this.keys.sends(campaign, targetId),
+      this.keys.sendsPerDay(campaign, targetId),
+      p.now,
+      p.perHour ?? 0,
+      p.localDay,
+      p.perDay ?? 0,
+      Math.floor(p.minGapMs),
+      p.sendId,
+    );
+    if (verdict === 'ok') return { ok: true };
+    if (verdict === 'day') return { ok: false, limit: 'day' };
+    return { ok: false, limit: verdict as 'gap' | 'hour', retryAt: Number(at) };
+  }
+}

@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { UnrecoverableError, type Job } from 'bullmq';
+import ejs from 'ejs';
+import type { Logger } from 'pino';
+import type { CampaignRegistry } from '../domain/campaign.js';
+import type { LetterStore } from '../domain/letter-store.js';
+import { safeDisplayName } from '../domain/letter-email.js';
+import { statusLinkJobSchema, type StatusLinkJob } from './delivery-queue.js';
+import { SendError, type MailTransport } from './transports/mail-transport.js';
+
+// Emails a supporter a fresh link to the letter they already wrote, when a second letter to the same
+// recipient was refused and the browser did not have the first link. Only the address on the letter
+// gets it, so the link never reaches someone who merely typed that address.
+
+export interface SendStatusLinkDeps {
+  campaigns: CampaignRegistry;
+  letters: LetterStore;
+  transport: MailTransport;
+  emailTemplatesDir: string;
+  mailFrom: string;
+  publicUrl: string;
+  logger: Logger;
+}
+
+/** Builds the processor. A deleted letter or a permanent refusal fails the job; a transient one retries. */
+export function createSendStatusLinkProcessor(deps: SendStatusLinkDeps): (job: Job<StatusLinkJob>) => Promise<{ sent: string }> {
+  const file = path.join(deps.emailTemplatesDir, 'status-link.txt.ejs');
+  const render = ejs.compile(readFileSync(file, 'utf8'), { filename: file, escape: (s: unknown) => String(s) });
+  const dateFmt = new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeZone: 'UTC' });
+  return async (job) => {
+    const parsed = statusLinkJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError('Invalid status-link job payload');
+    const { campaign: slug, letterId, targetIds } = parsed.data;
+    const campaign = deps.campaigns.get(slug);
+    const letter = await deps.letters.get(letterId);
+    if (!campaign || !letter) throw new UnrecoverableError('The letter no longer exists.');
+    const token = await deps.letters.addToken(letterId);
+    const statusUrl = `${deps.publicUrl}/letters/${token}`;
+    const recipients = targetIds.map((t) => campaign.targetById.get(t)?.institution ?? t).join(', ');
+    const text = render({
+      firstName: letter.firstName,
+      recipients,
+      campaign,
+      writtenOn: dateFmt.format(letter.createdAt),
+      statusUrl,
+      site: new URL(deps.publicUrl).host,
+    }) as string;
+    const html = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Your letter</title></head><body><pre style="font-family:Georgia,serif;white-space:pre-wrap">${escapeHtml(text)}</pre></body></html>`;
+    try {
+      const { messageId } = await deps.transport.send({
+        from: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
+        replyTo: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
+        to: { email: letter.email, name: safeDisplayName(`${letter.firstName} ${letter.lastName}`) },
+        subject: `Your letter on "${campaign.name}"`,
+        text,
+        html,
+        customArgs: { campaign: slug, letter: letterId, kind: 'status-link' },
+      });
+      deps.logger.info({ campaign: slug, letter: letterId }, 'status link emailed to the writer');
+      return { sent: messageId };
+    } catch (err) {
+      if (err instanceof SendError && err.kind === 'permanent') throw new UnrecoverableError(err.reason);
+      throw err;
+    }
+  };
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}

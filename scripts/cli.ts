@@ -1,0 +1,119 @@
+import { Queue } from 'bullmq';
+import { CampaignFileError, loadCampaigns } from '../domain/campaign.js';
+import { systemClock } from '../domain/clock.js';
+import { DeliveryLog } from '../domain/delivery-log.js';
+import { DeliveryPlanner } from '../domain/delivery-planner.js';
+import { forecastCampaign } from '../domain/forecast.js';
+import { PaceBook } from '../domain/pace-book.js';
+import { redisKeys } from '../domain/redis-keys.js';
+import { SendingControl } from '../domain/sending-control.js';
+import { createQueueScheduler, DELIVERY_QUEUE, type QueueJobData } from '../jobs/delivery-queue.js';
+import { Parking } from '../jobs/parking.js';
+import { createSendingSwitches } from '../jobs/sending-switches.js';
+import { ConfigError, loadConfig } from '../server/config.js';
+import { webRedis, whenReady } from '../server/redis-connections.js';
+
+// The campaigner's command line: the kill switches and the forecast, on the same Redis as the tool.
+//   npm run cli -- status | pause [reason] | resume | hold <campaign> <target> [reason] | release <campaign> <target> | forecast [campaign]
+
+const USAGE = `usage: npm run cli -- <command>
+  status                              whether sending is paused, which recipients are held
+  pause [reason]                      pause all sending (letters are kept and go out at their pace on resume)
+  resume                              resume sending
+  hold <campaign> <target> [reason]   hold one recipient
+  release <campaign> <target>         release one recipient
+  forecast [campaign]                 letters waiting per recipient and when the last will be sent`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === 'help' || command === '--help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command ? 0 : 2;
+  }
+  const config = loadConfig();
+  const campaigns = loadCampaigns(config.campaignsDir);
+  const keys = redisKeys(config.redisPrefix);
+  const redis = webRedis(config.redisUrl);
+  redis.on('error', () => undefined);
+  await whenReady(redis, 5000);
+  const clock = systemClock;
+  const control = new SendingControl(redis, keys, clock);
+  const log = new DeliveryLog(redis, keys, clock, config.eventLogMax);
+  const paceBook = new PaceBook(redis, keys, clock);
+  const planner = new DeliveryPlanner(paceBook, clock, config.delivery.pacing);
+  const queue = new Queue<QueueJobData>(DELIVERY_QUEUE, { connection: redis, prefix: keys.bullPrefix });
+  const parking = new Parking({ redis, keys, log, planner, scheduler: createQueueScheduler(queue, config.delivery, clock), campaigns, control, clock });
+  const switches = createSendingSwitches(control, parking);
+  const slugs = campaigns.list().map((c) => c.slug);
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'));
+  const needTarget = () => {
+    const [campaign, target] = args;
+    if (!campaign || !target || !campaigns.get(campaign)?.targetById.has(target)) {
+      throw new UsageError(`unknown campaign or recipient: ${campaign ?? '?'} ${target ?? '?'} (campaigns: ${slugs.join(', ')})`);
+    }
+    return { campaign, target, reason: args.slice(2).join(' ') };
+  };
+
+  try {
+    switch (command) {
+      case 'status': {
+        const s = await switches.status(slugs);
+        out(s.paused ? `sending: PAUSED since ${when(s.paused.since)}: ${s.paused.reason}` : 'sending: running');
+        for (const [c, holds] of Object.entries(s.held))
+          for (const [t, h] of Object.entries(holds)) out(`held: ${c}/${t} (${h.kind}) since ${when(h.since)}: ${h.reason}`);
+        return 0;
+      }
+      case 'pause':
+        await switches.pauseAll(args.join(' ') || 'Paused by a campaigner.');
+        out('sending paused');
+        return 0;
+      case 'resume':
+        out(`sending resumed; ${await switches.resumeAll()} held letters given new places in their lines`);
+        return 0;
+      case 'hold': {
+        const { campaign, target, reason } = needTarget();
+        await switches.hold(campaign, target, reason || 'Held by a campaigner.');
+        out(`holding ${campaign}/${target}`);
+        return 0;
+      }
+      case 'release': {
+        const { campaign, target } = needTarget();
+        out(`released ${campaign}/${target}; ${await switches.release(campaign, target)} held letters given new places in its line`);
+        return 0;
+      }
+      case 'forecast': {
+        for (const slug of args.length ? args : slugs) {
+          const f = await forecastCampaign({ campaigns, log, paceBook, control, clock }, slug);
+          if (!f) throw new UsageError(`unknown campaign: ${slug}`);
+          out(`${slug}: ${f.waiting} letters waiting; last send ${when(f.lastSendAt)}${f.paused ? ` (PAUSED: ${f.paused})` : ''}`);
+          out(`  ${'recipient'.padEnd(22)} ${'mode'.padEnd(10)} ${'waiting'.padStart(8)}  last send`);
+          for (const t of f.targets)
+            out(
+              `  ${t.targetId.padEnd(22)} ${t.mode.padEnd(10)} ${String(t.waiting).padStart(8)}  ${t.blockedBy ? `held: ${t.blockedBy}` : when(t.lastSendAt)}`,
+            );
+        }
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+    }
+  } finally {
+    await queue.close();
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof CampaignFileError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,42 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { CampaignRegistry } from '../domain/campaign.js';
+import type { Clock } from '../domain/clock.js';
+import { DeliveryLog } from '../domain/delivery-log.js';
+import { DeliveryPlanner } from '../domain/delivery-planner.js';
+import { LetterStore } from '../domain/letter-store.js';
+import { PaceBook } from '../domain/pace-book.js';
+import type { RedisKeys } from '../domain/redis-keys.js';
+import { SendingControl } from '../domain/sending-control.js';
+import { SubmissionGuard } from '../domain/submission-guard.js';
+import { createDeliveryQueue, createQueueScheduler, requestStatusLinkEmail, type QueueJobData } from '../jobs/delivery-queue.js';
+import type { AppDeps } from './app.js';
+import type { Config } from './config.js';
+
+// The web process's dependencies, built from a Redis connection; the program and the tests share it.
+
+/** Everything createApp needs, plus the queue it opened (close it on shutdown). */
+export function buildAppDeps(p: { config: Config; campaigns: CampaignRegistry; redis: Redis; keys: RedisKeys; logger: Logger; clock: Clock }): {
+  deps: AppDeps;
+  queue: Queue<QueueJobData>;
+} {
+  const { config, redis, keys, clock } = p;
+  const queue = createDeliveryQueue(redis, keys);
+  const deps: AppDeps = {
+    config,
+    campaigns: p.campaigns,
+    letters: new LetterStore(redis, keys, clock, config.eventLogMax),
+    log: new DeliveryLog(redis, keys, clock, config.eventLogMax),
+    scheduler: createQueueScheduler(queue, config.delivery, clock),
+    planner: new DeliveryPlanner(new PaceBook(redis, keys, clock), clock, config.delivery.pacing),
+    guard: new SubmissionGuard(redis, keys),
+    requestStatusLink: (data) => requestStatusLinkEmail(queue, data, clock.now()),
+    control: new SendingControl(redis, keys, clock),
+    redis,
+    keys,
+    logger: p.logger,
+    clock,
+  };
+  return { deps, queue };
+}
