@@ -94,11 +94,8 @@ export function createDigestRenderer(emailTemplatesDir: string, settings: Digest
   const fmt = (ms: number) => `${dateTime.format(ms)} UTC`;
   const site = new URL(settings.publicUrl).host;
 
-  /** The size of one entry once rendered in both parts (for splitting). */
-  const entrySize = (e: DigestEntry) => Buffer.byteLength(e.body, 'utf8') * 2 + Buffer.byteLength(e.subject + e.writer + e.country, 'utf8') * 2 + 400;
-
-  /** The email of one part. */
-  const render = (p: { campaign: Campaign; target: Target; period: string; summary: DigestSummary; part: DigestPart }): OutgoingEmail => {
+  /** The email of one part; `run` identifies this sending of the digest (its parts are recorded under it). */
+  const render = (p: { campaign: Campaign; target: Target; period: string; run: string; summary: DigestSummary; part: DigestPart }): OutgoingEmail => {
     const { campaign, target, period, summary, part } = p;
     const partLabel = part.parts > 1 ? ` (part ${part.part} of ${part.parts})` : '';
     const subject = `${campaign.name}: ${summary.letters} letter${summary.letters === 1 ? '' : 's'} from supporters, ${period}${partLabel}`;
@@ -120,8 +117,27 @@ export function createDigestRenderer(emailTemplatesDir: string, settings: Digest
       subject,
       text: text(data),
       html: html(data),
-      customArgs: { campaign: campaign.slug, target: target.id, digest: period, part: String(part.part) },
+      customArgs: { campaign: campaign.slug, target: target.id, digest: p.run, part: String(part.part) },
     };
   };
-  return { render, entrySize };
+  // Sizes are measured by rendering, not guessed: the frame (salutation, summary, footer) once, and
+  // each entry as what it adds to a part. A small margin covers numbers that grow by a digit.
+  const bytes = (m: OutgoingEmail) => Buffer.byteLength(m.text, 'utf8') + Buffer.byteLength(m.html, 'utf8');
+  const sizeWith = (campaign: Campaign, target: Target, entries: DigestEntry[]) =>
+    bytes(
+      render({
+        campaign,
+        target,
+        period: '2000-01-01',
+        run: '2000-01-01-r0000000000000',
+        summary: { letters: 100_000, countries: 100, since: 0, until: 0 },
+        part: { part: 100, parts: 100, entries },
+      }),
+    );
+  /** A measurer for one campaign and recipient: the frame's size, and what one entry adds to a part. */
+  const sizer = (campaign: Campaign, target: Target) => {
+    const frameBytes = sizeWith(campaign, target, []) + 256;
+    return { frameBytes, entrySize: (e: DigestEntry) => sizeWith(campaign, target, [e]) - frameBytes + 256 + 64 };
+  };
+  return { render, sizer };
 }

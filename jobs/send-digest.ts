@@ -58,7 +58,10 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
     }
 
     const pendingKey = deps.keys.digestPending(slug, targetId);
-    const partsKey = deps.keys.digestParts(slug, targetId, period);
+    // One run of this job (the same across its retries, different for a later job of the same period):
+    // parts already sent by this run are not sent again when it is retried.
+    const run = `${period}-r${job.timestamp}`;
+    const partsKey = deps.keys.digestParts(slug, targetId, run);
     const ids = await deps.redis.zrange(pendingKey, 0, MAX_LETTERS_PER_RUN - 1);
     const letters = (await Promise.all(ids.map((id) => deps.letters.get(id)))).filter(
       (l): l is StoredLetter => !!l && l.deliveries.some((d) => d.targetId === targetId && d.record.state === 'in-digest'),
@@ -70,14 +73,15 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
     if (letters.length) {
       const entries = letters.map(digestEntry);
       const summary = summarise(entries);
-      const parts = splitIntoParts(entries, deps.maxPartBytes, deps.digests.entrySize, 4000);
+      const { frameBytes, entrySize } = deps.digests.sizer(campaign, target);
+      const parts = splitIntoParts(entries, deps.maxPartBytes, entrySize, frameBytes);
       const done = await deps.redis.hgetall(partsKey);
       for (const part of parts) {
         const letterIds = part.entries.map((e) => e.letterId);
         let messageId = done[String(part.part)] ? (JSON.parse(done[String(part.part)]!) as { m: string }).m : undefined;
         if (!messageId) {
           try {
-            ({ messageId } = await deps.transport.send(deps.digests.render({ campaign, target, period, summary, part })));
+            ({ messageId } = await deps.transport.send(deps.digests.render({ campaign, target, period, run, summary, part })));
           } catch (err) {
             const failure = err instanceof SendError ? err : new SendError('transient', (err as Error).message);
             deps.logger.warn({ campaign: slug, target: targetId, period, part: part.part, status: failure.status }, 'digest part failed');

@@ -3,8 +3,8 @@ import { renderLetterTemplate, type Campaign } from '../../domain/campaign.js';
 
 // A small campaign built in memory, for unit tests that must not read files.
 
-/** A campaign with two officials and two embassies; `overrides` replace campaign.json fields. */
-export function fixtureCampaign(overrides: Record<string, unknown> = {}): Campaign {
+/** A campaign with two officials and two embassies; `overrides` replace campaign.json fields, `targets` the recipients. */
+export function fixtureCampaign(overrides: Record<string, unknown> = {}, targetsInput?: Record<string, unknown>[]): Campaign {
   const file = campaignFileSchema.parse({
     name: 'Free the Two',
     headline: 'Write for the two',
@@ -17,48 +17,50 @@ export function fixtureCampaign(overrides: Record<string, unknown> = {}): Campai
     sender: { name: 'Free the Two' },
     ...overrides,
   });
-  const targets = targetsFileSchema.parse([
-    {
-      id: 'gz-psb',
-      name: 'The Director',
-      title: 'Director',
-      institution: 'Public Security Bureau',
-      email: 'psb@example.org',
-      country: 'all',
-      salutation: 'Dear Director',
-      language: 'zh-Hans',
-    },
-    {
-      id: 'gz-procuratorate',
-      name: 'The Chief Procurator',
-      title: 'Chief Procurator',
-      institution: "People's Procuratorate",
-      email: 'proc@example.org',
-      country: 'all',
-      salutation: 'Dear Chief Procurator',
-      language: 'zh-Hans',
-    },
-    {
-      id: 'embassy-fr',
-      name: 'H.E. the Ambassador',
-      title: 'Ambassador',
-      institution: 'Embassy in France',
-      email: 'embassy-fr@example.org',
-      country: 'FR',
-      salutation: 'Your Excellency',
-      language: 'en',
-    },
-    {
-      id: 'embassy-gb',
-      name: 'H.E. the Ambassador',
-      title: 'Ambassador',
-      institution: 'Embassy in the United Kingdom',
-      email: 'embassy-gb@example.org',
-      country: 'GB',
-      salutation: 'Your Excellency',
-      language: 'en',
-    },
-  ]);
+  const targets = targetsFileSchema.parse(
+    targetsInput ?? [
+      {
+        id: 'gz-psb',
+        name: 'The Director',
+        title: 'Director',
+        institution: 'Public Security Bureau',
+        email: 'psb@example.org',
+        country: 'all',
+        salutation: 'Dear Director',
+        language: 'zh-Hans',
+      },
+      {
+        id: 'gz-procuratorate',
+        name: 'The Chief Procurator',
+        title: 'Chief Procurator',
+        institution: "People's Procuratorate",
+        email: 'proc@example.org',
+        country: 'all',
+        salutation: 'Dear Chief Procurator',
+        language: 'zh-Hans',
+      },
+      {
+        id: 'embassy-fr',
+        name: 'H.E. the Ambassador',
+        title: 'Ambassador',
+        institution: 'Embassy in France',
+        email: 'embassy-fr@example.org',
+        country: 'FR',
+        salutation: 'Your Excellency',
+        language: 'en',
+      },
+      {
+        id: 'embassy-gb',
+        name: 'H.E. the Ambassador',
+        title: 'Ambassador',
+        institution: 'Embassy in the United Kingdom',
+        email: 'embassy-gb@example.org',
+        country: 'GB',
+        salutation: 'Your Excellency',
+        language: 'en',
+      },
+    ],
+  );
   const letterBody = renderLetterTemplate('I am writing about 黄雪琴 and 王建兵.\n\nI urge you to:\n{{demands}}', file, 'fixture');
   return { ...file, slug: 'free-the-two', targets, letterBody, targetById: new Map(targets.map((t) => [t.id, t])) };
 }

@@ -37,6 +37,8 @@ export interface Harness {
   app: ReturnType<typeof createApp>;
   /** Starts a worker with `transport`; it is closed by close(). */
   startWorker(transport: MailTransport, settings?: Partial<WorkerDeps['settings']>, clock?: Clock): DeliveryWorker;
+  /** Stops the workers started so far (letting their jobs in flight finish). */
+  closeWorkers(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -103,6 +105,9 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
       });
       workers.push(w);
       return w;
+    },
+    async closeWorkers() {
+      await Promise.all(workers.splice(0).map((w) => w.close()));
     },
     async close() {
       await Promise.all(workers.map((w) => w.close()));

@@ -1,0 +1,120 @@
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Parking } from '../../jobs/parking.js';
+import { createSendingSwitches, type SendingSwitches } from '../../jobs/sending-switches.js';
+import { createSendGridTransport } from '../../jobs/transports/sendgrid-transport.js';
+import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
+import { createHarness, eventually, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+
+// What the provider and the campaigners can do to a drain: 429 pauses the queue without costing an
+// attempt, 401 pauses all sending, holds park letters, and an interrupted send is flagged.
+
+let h: Harness;
+let fake: FakeSendGrid;
+let switches: SendingSwitches;
+let n = 0;
+
+beforeAll(async () => {
+  fake = await startFakeSendGrid();
+  h = createHarness('delivery-faults');
+  const parking = new Parking({ ...h.deps, redis: h.t.redis, clock: h.deps.clock! });
+  switches = createSendingSwitches(h.control, parking);
+  h.startWorker(createSendGridTransport({ apiKey: fake.apiKey, apiUrl: fake.url, timeoutMs: 5000, sandbox: false }));
+});
+afterAll(async () => {
+  await h.close();
+  await fake.close();
+});
+afterEach(() => {
+  fake.requests.length = 0;
+});
+
+async function send(recipients: string[], extra: Record<string, string> = {}) {
+  n += 1;
+  const res = await request(h.app)
+    .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
+    .type('form')
+    .send(formEncode(validForm({ email: `writer${n}@example.net`, recipients, ...extra })))
+    .expect(303);
+  const token = /\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!;
+  return { token, letterId: (await h.letters.findByToken(token))! };
+}
+
+const stateOf = async (letterId: string, target: string) => (await h.log.get(letterId, target))!;
+
+describe('the provider answering 429', () => {
+  it('then the whole queue waits until its reset time, the attempt is not counted, and the letters still go', async () => {
+    fake.script({ status: 429, headers: { 'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 1) } });
+    const a = await send(['gz-psb']);
+    await fake.waitForRequests(1);
+    // Sends already in flight when the 429 arrives finish; every send started after it waits.
+    const b = await send(['gz-procuratorate']);
+    await eventually(async () =>
+      (await stateOf(a.letterId, 'gz-psb')).state === 'sent' && (await stateOf(b.letterId, 'gz-procuratorate')).state === 'sent' ? true : undefined,
+    );
+    const [first, ...rest] = fake.requests;
+    expect(rest).toHaveLength(2);
+    for (const r of rest) expect(r.at - first!.at).toBeGreaterThanOrEqual(900);
+    expect(first!.body.custom_args!.letter).toBe(a.letterId);
+    const record = await stateOf(a.letterId, 'gz-psb');
+    expect(record.attempts).toBe(1);
+    expect(record.history.map((x) => x.state)).toEqual(['queued', 'sending', 'queued', 'sending', 'sent']);
+  });
+});
+
+describe('the provider refusing the account (401)', () => {
+  it('then all sending pauses with the reason on /readyz, the letter is held, and resuming sends it', async () => {
+    fake.script({ status: 401, errors: [{ message: 'The provided authorization grant is invalid' }] });
+    const a = await send(['embassy-fr']);
+    await eventually(async () => ((await stateOf(a.letterId, 'embassy-fr')).state === 'held' ? true : undefined));
+    const ready = await request(h.app).get('/readyz').expect(200);
+    expect(ready.body.sending).toEqual({ paused: true, reason: expect.stringMatching(/refused the account's credentials.*\(401\)/) });
+
+    // Letters written meanwhile are held too, not failed one by one.
+    const b = await send(['embassy-gb'], { country: 'GB' });
+    await eventually(async () => ((await stateOf(b.letterId, 'embassy-gb')).state === 'held' ? true : undefined));
+    expect(fake.requests).toHaveLength(1);
+    const page = await request(h.app).get(`/letters/${b.token}`).expect(200);
+    expect(page.text).toContain('On hold:</strong> The mail provider refused the account');
+
+    expect(await switches.resumeAll()).toBe(2);
+    await eventually(async () =>
+      (await stateOf(a.letterId, 'embassy-fr')).state === 'sent' && (await stateOf(b.letterId, 'embassy-gb')).state === 'sent' ? true : undefined,
+    );
+    expect((await request(h.app).get('/readyz')).body.sending).toEqual({ paused: false });
+  });
+});
+
+describe('holding one recipient', () => {
+  it('then its letters wait while others go, and releasing it sends them', async () => {
+    await switches.hold(SHIPPED_CAMPAIGN, 'embassy-de', 'Checking the new address');
+    const a = await send(['embassy-de', 'gz-psb'], { country: 'DE' });
+    await eventually(async () => ((await stateOf(a.letterId, 'gz-psb')).state === 'sent' ? true : undefined));
+    await eventually(async () => ((await stateOf(a.letterId, 'embassy-de')).state === 'held' ? true : undefined));
+    expect((await stateOf(a.letterId, 'embassy-de')).note).toBe('Checking the new address');
+    expect(fake.requests.map((r) => r.body.personalizations[0]!.to[0]!.email)).toEqual(['gz-psb@example.org']);
+    expect(await switches.release(SHIPPED_CAMPAIGN, 'embassy-de')).toBe(1);
+    await eventually(async () => ((await stateOf(a.letterId, 'embassy-de')).state === 'sent' ? true : undefined));
+  });
+});
+
+describe('a send interrupted by a crash', () => {
+  it('when a delivery was left "sending", then it is sent again and flagged as possibly arriving twice', async () => {
+    await h.control.hold(SHIPPED_CAMPAIGN, 'embassy-us', 'campaigner', 'set up');
+    const a = await send(['embassy-us'], { country: 'US' });
+    await eventually(async () => ((await stateOf(a.letterId, 'embassy-us')).state === 'held' ? true : undefined));
+    // Simulate a worker that died after starting the send: the record says "sending" and the job comes back.
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-us', 'released', { due: Date.now() });
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-us', 'send-started', { attempt: 1 });
+    await h.control.release(SHIPPED_CAMPAIGN, 'embassy-us');
+    await h.queue.add('deliver', { campaign: SHIPPED_CAMPAIGN, letterId: a.letterId, targetId: 'embassy-us' }, { jobId: 'restarted', removeOnComplete: true });
+    const record = await eventually(async () => {
+      const r = await stateOf(a.letterId, 'embassy-us');
+      return r.state === 'sent' ? r : undefined;
+    });
+    expect(record.possibleDuplicate).toBe(true);
+    expect(record.history.map((x) => x.state).slice(-3)).toEqual(['sending', 'sending', 'sent']);
+    const page = await request(h.app).get(`/letters/${a.token}`).expect(200);
+    expect(page.text).toContain('may receive your letter twice');
+  });
+});

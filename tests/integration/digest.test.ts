@@ -1,0 +1,113 @@
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryOf } from '../../domain/campaign.js';
+import { fixtureCampaign } from '../support/campaign-fixture.js';
+import { createHarness, eventually, formEncode, validForm, type Harness } from '../support/harness.js';
+import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
+
+// A recipient in digest mode gets the letters of a period in one email (or a few parts), with a summary.
+
+const campaign = fixtureCampaign(
+  {
+    pacing: { perHour: null, perDay: null, timezone: 'UTC', officeHours: null, jitter: 0 },
+    letter: { subject: 'Release them', closing: 'Yours sincerely,', maxLength: 10000 },
+  },
+  [
+    {
+      id: 'prison',
+      name: 'The Director',
+      title: 'Director',
+      institution: "Women's Prison",
+      email: 'prison@example.org',
+      country: 'all',
+      salutation: 'Dear Director',
+      language: 'en',
+      timezone: 'Asia/Shanghai',
+      delivery: 'digest',
+      digest: { at: '09:30', days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] },
+    },
+  ],
+);
+const campaigns = registryOf([campaign]);
+
+describe('digest delivery', () => {
+  let h: Harness;
+  let mail: RecordingTransport;
+  beforeAll(() => {
+    h = createHarness('digest', { campaigns, env: { PACING: 'on', DIGEST_MAX_BYTES: '40000' } });
+    mail = recordingTransport();
+  });
+  afterAll(() => h.close());
+
+  const send = async (email: string, country: string, body: string) => {
+    const res = await request(h.app)
+      .post(`/c/${campaign.slug}/letters`)
+      .type('form')
+      .send(formEncode(validForm({ email, country, recipients: ['prison'], body })))
+      .expect(303);
+    return /\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!;
+  };
+
+  it('when three supporters write, then their letters wait for one digest, shown as "in the digest of <date>"', async () => {
+    const tokens = [
+      await send('a@example.net', 'FR', 'Letter from Ana about 黄雪琴.'),
+      await send('b@example.net', 'FR', 'Letter from Bea, with respect.'),
+      await send('c@example.net', 'DE', 'Letter from Cai, with respect.'),
+    ];
+    const digestJobs = (await h.queue.getDelayed()).filter((j) => j.name === 'digest');
+    expect(digestJobs).toHaveLength(1);
+    const letterId = (await h.letters.findByToken(tokens[0]!))!;
+    const record = (await h.log.get(letterId, 'prison'))!;
+    expect(record.state).toBe('in-digest');
+    expect(digestJobs[0]!.data).toMatchObject({ period: record.digestDate });
+    const page = await request(h.app).get(`/letters/${tokens[0]}`).expect(200);
+    expect(page.text).toMatch(/In the digest of \d{1,2} [A-Z][a-z]+ 2026/);
+
+    h.startWorker(mail);
+    await digestJobs[0]!.promote();
+    await eventually(async () => (mail.sends.length === 1 ? true : undefined));
+    const email = mail.sends[0]!.email;
+    expect(email.to.email).toBe('prison@example.org');
+    expect(email.subject).toMatch(/^Free the Two: 3 letters from supporters, \d{4}-\d{2}-\d{2}$/);
+    expect(email.text).toMatch(/^Dear Director,\n\nThis email brings you 3 letters from supporters in 2 countries, written between/);
+    for (const s of [
+      'from Ana Lima (France)',
+      'Letter from Ana about 黄雪琴.',
+      'Letter from Bea, with respect.',
+      '(Germany)',
+      'Letter from Cai, with respect.',
+    ])
+      expect(email.text).toContain(s);
+    expect(email.customArgs).toEqual({ campaign: campaign.slug, target: 'prison', digest: `${record.digestDate}-r${digestJobs[0]!.timestamp}`, part: '1' });
+    for (const t of tokens) {
+      const id = (await h.letters.findByToken(t))!;
+      const r = await eventually(async () => {
+        const x = (await h.log.get(id, 'prison'))!;
+        return x.state === 'sent' ? x : undefined;
+      });
+      expect(r.messageId).toBe(mail.sends[0]!.messageId);
+    }
+    // The parts are recorded for the provider's events.
+    expect(JSON.parse((await h.t.redis.hget(h.t.keys.digestParts(campaign.slug, 'prison', email.customArgs.digest!), '1'))!)).toMatchObject({
+      m: mail.sends[0]!.messageId,
+    });
+  });
+
+  it('when a digest is larger than the size limit, then it is split into parts that each stay under it and carry every letter once', async () => {
+    mail.sends.length = 0;
+    const tokens: string[] = [];
+    for (let i = 0; i < 8; i++)
+      tokens.push(await send(`big${i}@example.net`, i % 2 ? 'GB' : 'CA', `Letter ${i}. ${'A long paragraph about the case. '.repeat(150)}`));
+    const job = (await h.queue.getDelayed()).find((j) => j.name === 'digest')!;
+    await job.promote();
+    await eventually(async () => ((await h.t.redis.zcard(h.t.keys.digestPending(campaign.slug, 'prison'))) === 0 ? true : undefined));
+    const parts = mail.sends.map((s) => s.email);
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    parts.forEach((p, i) => {
+      expect(Buffer.byteLength(p.text) + Buffer.byteLength(p.html)).toBeLessThan(40_000);
+      expect(p.subject).toContain(`(part ${i + 1} of ${parts.length})`);
+      expect(p.text).toContain('This email brings you 8 letters from supporters in 2 countries');
+    });
+    for (let i = 0; i < 8; i++) expect(parts.filter((p) => p.text.includes(`Letter ${i}. A long`))).toHaveLength(1);
+  });
+});
