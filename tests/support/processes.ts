@@ -81,3 +81,18 @@ export function runMain(mode: 'all' | 'web' | 'worker', env: Record<string, stri
     },
   };
 }
+
+/** Runs the campaigner's CLI (scripts/cli.ts) to completion; resolves with its exit code and output. */
+export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(APP_ROOT, 'scripts', 'cli.ts'), ...args], {
+      cwd: APP_ROOT,
+      env: { ...process.env, NODE_ENV: 'test', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
