@@ -58,6 +58,8 @@ export interface CampaignCounts {
   deliveries: number;
   byState: Record<DeliveryState, number>;
   byTarget: Record<string, Record<DeliveryState, number>>;
+  /** Letters per supporter country (ISO code). */
+  byCountry: Record<string, number>;
 }
 
 /** One entry of the campaign's transition stream. */
@@ -72,15 +74,17 @@ export interface DeliveryLogEntry {
   error: string;
 }
 
-// KEYS: 1 letter hash, 2 campaign counts, 3 campaign events stream
+// KEYS: 1 letter hash, 2 campaign counts, 3 campaign events stream, 4 campaign stats (time buckets),
+//       5 campaign problems list, 6 the recipient's failed set
 // ARGV: 1 target id, 2 new state, 3 allowed from-states (comma list), 4 now (ms),
-//       5 details JSON ({a?, m?, e?}), 6 stream MAXLEN, 7 letter id, 8 event name
+//       5 details JSON (short field names), 6 stream MAXLEN, 7 letter id, 8 event name
 const TRANSITION_LUA = `
 local field = 'd:' .. ARGV[1]
 local raw = redis.call('HGET', KEYS[1], field)
 if not raw then return {'missing', ''} end
 local d = cjson.decode(raw)
 local from = d.s
+local to = ARGV[2]
 local allowed = false
 for s in string.gmatch(ARGV[3], '[^,]+') do
   if s == from then allowed = true end
@@ -91,18 +95,35 @@ local details = cjson.decode(ARGV[5])
 for k, v in pairs(details) do
   if v == '' or v == 0 or v == false then d[k] = nil else d[k] = v end
 end
-d.s = ARGV[2]
+d.s = to
 d.t = now
-table.insert(d.h, {ARGV[2], now})
+table.insert(d.h, {to, now})
 redis.call('HSET', KEYS[1], field, cjson.encode(d))
-if from ~= ARGV[2] then
+if from ~= to then
   redis.call('HINCRBY', KEYS[2], 's:' .. from, -1)
-  redis.call('HINCRBY', KEYS[2], 's:' .. ARGV[2], 1)
+  redis.call('HINCRBY', KEYS[2], 's:' .. to, 1)
   redis.call('HINCRBY', KEYS[2], 't:' .. ARGV[1] .. ':' .. from, -1)
-  redis.call('HINCRBY', KEYS[2], 't:' .. ARGV[1] .. ':' .. ARGV[2], 1)
+  redis.call('HINCRBY', KEYS[2], 't:' .. ARGV[1] .. ':' .. to, 1)
+  local hour = math.floor(now / 3600000)
+  local day = math.floor(now / 86400000)
+  redis.call('HINCRBY', KEYS[4], 'h' .. hour .. ':' .. to, 1)
+  redis.call('HINCRBY', KEYS[4], 'd' .. day .. ':' .. to, 1)
+  if to == 'sent' then
+    local minute = math.floor(now / 60000)
+    redis.call('HINCRBY', KEYS[4], 'm' .. minute .. ':sent', 1)
+    for old = minute - 20, minute - 16 do redis.call('HDEL', KEYS[4], 'm' .. old .. ':sent') end
+  end
+  local problem = (to == 'failed' or to == 'bounced' or to == 'dropped')
+  if problem then
+    redis.call('SADD', KEYS[6], ARGV[7])
+    redis.call('LPUSH', KEYS[5], cjson.encode({l = ARGV[7], t = ARGV[1], s = to, e = d.e or '', at = now}))
+    redis.call('LTRIM', KEYS[5], 0, 199)
+  elseif from == 'failed' or from == 'bounced' or from == 'dropped' then
+    redis.call('SREM', KEYS[6], ARGV[7])
+  end
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*',
-  'l', ARGV[7], 't', ARGV[1], 'e', ARGV[8], 'f', from, 's', ARGV[2], 'r', details.e or '')
+  'l', ARGV[7], 't', ARGV[1], 'e', ARGV[8], 'f', from, 's', to, 'r', details.e or '')
 return {'ok', from}
 `;
 
@@ -110,6 +131,9 @@ type TransitionCommand = (
   letterKey: string,
   countsKey: string,
   eventsKey: string,
+  statsKey: string,
+  problemsKey: string,
+  failedKey: string,
   targetId: string,
   to: string,
   allowedFrom: string,
@@ -184,7 +208,7 @@ export class DeliveryLog {
     private readonly streamMaxLen = 100_000,
   ) {
     const name = 'appealLettersTransition';
-    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 3, lua: TRANSITION_LUA });
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 6, lua: TRANSITION_LUA });
     this.transitionCmd = (redis as unknown as Record<string, TransitionCommand>)[name]!.bind(redis);
   }
 
@@ -204,6 +228,9 @@ export class DeliveryLog {
       this.keys.letter(letterId),
       this.keys.counts(campaign),
       this.keys.events(campaign),
+      this.keys.stats(campaign),
+      this.keys.problems(campaign),
+      this.keys.failed(campaign, targetId),
       targetId,
       to,
       from.join(','),
@@ -228,10 +255,12 @@ export class DeliveryLog {
   async counts(campaign: string): Promise<CampaignCounts> {
     const raw = await this.redis.hgetall(this.keys.counts(campaign));
     const zero = () => Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
-    const result: CampaignCounts = { letters: Number(raw.letters ?? 0), deliveries: Number(raw.deliveries ?? 0), byState: zero(), byTarget: {} };
+    const result: CampaignCounts = { letters: Number(raw.letters ?? 0), deliveries: Number(raw.deliveries ?? 0), byState: zero(), byTarget: {}, byCountry: {} };
     for (const [field, value] of Object.entries(raw)) {
       const n = Number(value);
-      if (field.startsWith('s:')) {
+      if (field.startsWith('c:')) {
+        if (n > 0) result.byCountry[field.slice(2)] = n;
+      } else if (field.startsWith('s:')) {
         const s = field.slice(2);
         if (isDeliveryState(s)) result.byState[s] = n;
       } else if (field.startsWith('t:')) {

@@ -60,7 +60,10 @@ export class LetterStore {
       .multi()
       .hset(letterKey, fields)
       .set(this.keys.token(hashToken(token)), letterId);
-    multi.hincrby(countsKey, 'letters', 1).hincrby(countsKey, 'deliveries', draft.recipients.length);
+    multi.hincrby(countsKey, 'letters', 1).hincrby(countsKey, 'deliveries', draft.recipients.length).hincrby(countsKey, `c:${draft.country}`, 1);
+    const statsKey = this.keys.stats(campaign.slug);
+    multi.hincrby(statsKey, `h${Math.floor(now / 3_600_000)}:written`, 1).hincrby(statsKey, `d${Math.floor(now / 86_400_000)}:written`, 1);
+    multi.zadd(this.keys.letterIndex(campaign.slug), now, letterId);
     for (const t of draft.recipients) {
       const state = planOf(t).state;
       if (state === 'in-digest') multi.zadd(this.keys.digestPending(campaign.slug, t), now, letterId);
@@ -102,6 +105,11 @@ export class LetterStore {
       .del(this.keys.letter(letterId))
       .del(this.keys.token(hashToken(token)));
     for (const t of letter.recipients) multi.zrem(this.keys.digestPending(campaign, t), letterId);
+    multi.zrem(this.keys.letterIndex(campaign), letterId).hincrby(countsKey, `c:${letter.country}`, -1);
+    const statsKey = this.keys.stats(campaign);
+    multi
+      .hincrby(statsKey, `h${Math.floor(letter.createdAt / 3_600_000)}:written`, -1)
+      .hincrby(statsKey, `d${Math.floor(letter.createdAt / 86_400_000)}:written`, -1);
     multi.hincrby(countsKey, 'letters', -1).hincrby(countsKey, 'deliveries', -letter.deliveries.length);
     for (const { targetId, record } of letter.deliveries) {
       multi.hincrby(countsKey, `s:${record.state}`, -1).hincrby(countsKey, `t:${targetId}:${record.state}`, -1);

@@ -13,6 +13,14 @@ export interface RedisKeys {
   counts(campaign: string): string;
   /** Stream: a campaign's capped, append-only log of every delivery transition. */
   events(campaign: string): string;
+  /** Hash: a campaign's time buckets: letters written and deliveries entering each state, per hour (h<n>:x), per day (d<n>:x) and per minute (m<n>:sent). */
+  stats(campaign: string): string;
+  /** List: a campaign's latest failures and bounces (newest first, capped). */
+  problems(campaign: string): string;
+  /** Set: a recipient's letters that failed, bounced or were dropped (for "retry all"). */
+  failed(campaign: string, targetId: string): string;
+  /** Sorted set: a campaign's letters by the time they were written (for export). */
+  letterIndex(campaign: string): string;
   /** List: messages kept by the outbox transport (development only). */
   outbox(): string;
   /** Hash: deployment-wide switches (the global pause and its reason). */
@@ -34,6 +42,12 @@ export interface RedisKeys {
   submission(hash: string): string;
   /** String: the letter a supporter (by the hash of their email) wrote to a recipient. */
   dedupe(campaign: string, targetId: string, emailHash: string): string;
+  /** String: a campaigner's dashboard session (by the hash of its id). */
+  adminSession(hash: string): string;
+  /** The prefix of the login-failure counters (rate-limiter-flexible adds the IP). */
+  readonly loginFailures: string;
+  /** String: a test letter requested from the dashboard (the address it goes to), by request id. */
+  testLetter(id: string): string;
   /** String: a provider event already applied (by its event id). */
   providerEvent(eventId: string): string;
 }
@@ -48,6 +62,10 @@ export function redisKeys(prefix: string): RedisKeys {
     token: (hash) => `${p}:token:${hash}`,
     counts: (campaign) => `${p}:campaign:${campaign}:counts`,
     events: (campaign) => `${p}:campaign:${campaign}:events`,
+    stats: (campaign) => `${p}:campaign:${campaign}:stats`,
+    problems: (campaign) => `${p}:campaign:${campaign}:problems`,
+    failed: (campaign, target) => `${p}:campaign:${campaign}:failed:${target}`,
+    letterIndex: (campaign) => `${p}:campaign:${campaign}:letters`,
     outbox: () => `${p}:outbox`,
     control: () => `${p}:control`,
     holds: (campaign) => `${p}:campaign:${campaign}:holds`,
@@ -58,6 +76,9 @@ export function redisKeys(prefix: string): RedisKeys {
     digestPending: (campaign, target) => `${p}:campaign:${campaign}:digest:${target}:pending`,
     digestParts: (campaign, target, period) => `${p}:campaign:${campaign}:digest:${target}:${period}:parts`,
     submission: (hash) => `${p}:submission:${hash}`,
+    adminSession: (hash) => `${p}:admin-session:${hash}`,
+    loginFailures: `${p}:login-failures`,
+    testLetter: (id) => `${p}:test-letter:${id}`,
     dedupe: (campaign, target, emailHash) => `${p}:campaign:${campaign}:dedupe:${target}:${emailHash}`,
     providerEvent: (eventId) => `${p}:provider-event:${eventId}`,
   };

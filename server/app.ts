@@ -15,7 +15,8 @@ import type { RedisKeys } from '../domain/redis-keys.js';
 import type { SendingControl } from '../domain/sending-control.js';
 import type { DeliveryPlanner } from '../domain/delivery-planner.js';
 import type { SubmissionGuard } from '../domain/submission-guard.js';
-import type { StatusLinkJob } from '../jobs/delivery-queue.js';
+import type { QueueJobData, StatusLinkJob } from '../jobs/delivery-queue.js';
+import type { Queue } from 'bullmq';
 import type { Config } from './config.js';
 import { errorHandler, notFound } from './middleware/error-handler.js';
 import { viewHelpers } from './middleware/view-helpers.js';
@@ -23,6 +24,7 @@ import { campaignRoutes } from './routes/campaign-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { letterRoutes } from './routes/letter-routes.js';
 import { outboxRoutes } from './routes/outbox-routes.js';
+import { adminOffRoutes, adminRoutes } from './admin/admin-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
 
 // The web process's composition root: everything HTTP, wired from the dependencies it is given.
@@ -41,6 +43,8 @@ export interface AppDeps {
   requestStatusLink: (data: StatusLinkJob) => Promise<void>;
   /** The kill switches (pause all, hold a recipient). */
   control: SendingControl;
+  /** The delivery queue (for its counts, the dashboard's actions and bull-board). */
+  queue: Queue<QueueJobData>;
   /** The web side's Redis connection (fails fast when Redis is down). */
   redis: Redis;
   keys: RedisKeys;
@@ -91,6 +95,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes(deps));
   app.use(campaignRoutes(deps));
   app.use(letterRoutes(deps));
+  app.use(deps.config.admin ? adminRoutes(deps) : adminOffRoutes());
   app.use(webhookRoutes(deps));
   if (!deps.config.isProduction) app.use(outboxRoutes(deps));
 

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { APP_ROOT } from '../domain/app-root.js';
 import { isSendgridPublicKey } from './sendgrid-signature.js';
@@ -40,6 +41,15 @@ const envSchema = z.object({
   EVENT_LOG_MAX: int(1000, 100_000_000).default(1_000_000),
   OUTBOX_MAX: int(10, 100_000).default(1000),
   DIGEST_MAX_BYTES: int(20_000, 25_000_000).default(5_000_000),
+  ADMIN_PASSWORD: z.string().min(12, { error: 'must be at least 12 characters' }).optional(),
+  ADMIN_PASSWORD_HASH: z
+    .string()
+    .regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, { error: 'must be a hash from "npm run cli -- hash-password"' })
+    .optional(),
+  SESSION_SECRET: z.string().min(32, { error: 'must be at least 32 characters (e.g. openssl rand -base64 48)' }).optional(),
+  ADMIN_SESSION_HOURS: int(1, 24 * 14).default(8),
+  LOGIN_MAX_FAILURES: int(1, 100).default(5),
+  LOGIN_LOCKOUT_MINUTES: int(1, 24 * 60).default(15),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -51,6 +61,8 @@ function crossChecks(env: Record<string, string | undefined>): string[] {
   if (env.NODE_ENV === 'production') {
     if (transport === 'outbox') problems.push('MAIL_TRANSPORT: outbox sends nothing and is refused in production; set SENDGRID_API_KEY');
     if (!env.MAIL_FROM) problems.push("MAIL_FROM: is required in production: the campaign's verified sender address");
+    if ((env.ADMIN_PASSWORD || env.ADMIN_PASSWORD_HASH) && !env.SESSION_SECRET)
+      problems.push('SESSION_SECRET: is required in production when the dashboard is on (ADMIN_PASSWORD or ADMIN_PASSWORD_HASH)');
     if (!env.PUBLIC_URL) problems.push('PUBLIC_URL: is required in production: the address supporters use, e.g. https://letters.example.org');
   }
   return problems;
@@ -82,6 +94,16 @@ export interface Config {
   /** The largest digest email (text and HTML together); bigger digests are split into parts. */
   digestMaxBytes: number;
   logLevel: string;
+  /** The campaigner dashboard; null when no admin password is configured (then /admin is off). */
+  admin: {
+    password?: string;
+    passwordHash?: string;
+    sessionHours: number;
+    maxFailures: number;
+    lockoutMinutes: number;
+  } | null;
+  /** Signs CSRF tokens; random per process when not set outside production. */
+  sessionSecret: string;
 }
 
 /** A configuration problem; the message names every variable at fault and never a secret's value. */
@@ -130,5 +152,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     outboxMax: e.OUTBOX_MAX,
     digestMaxBytes: e.DIGEST_MAX_BYTES,
     logLevel: e.LOG_LEVEL,
+    admin:
+      e.ADMIN_PASSWORD || e.ADMIN_PASSWORD_HASH
+        ? {
+            password: e.ADMIN_PASSWORD,
+            passwordHash: e.ADMIN_PASSWORD_HASH,
+            sessionHours: e.ADMIN_SESSION_HOURS,
+            maxFailures: e.LOGIN_MAX_FAILURES,
+            lockoutMinutes: e.LOGIN_LOCKOUT_MINUTES,
+          }
+        : null,
+    sessionSecret: e.SESSION_SECRET ?? randomBytes(32).toString('base64'),
   };
 }

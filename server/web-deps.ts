@@ -33,6 +33,7 @@ export function buildAppDeps(p: { config: Config; campaigns: CampaignRegistry; r
     guard: new SubmissionGuard(redis, keys),
     requestStatusLink: (data) => requestStatusLinkEmail(queue, data, clock.now()),
     control: new SendingControl(redis, keys, clock),
+    queue,
     redis,
     keys,
     logger: p.logger,
