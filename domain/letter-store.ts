@@ -63,6 +63,7 @@ export class LetterStore {
     multi.hincrby(countsKey, 'letters', 1).hincrby(countsKey, 'deliveries', draft.recipients.length).hincrby(countsKey, `c:${draft.country}`, 1);
     const statsKey = this.keys.stats(campaign.slug);
     multi.hincrby(statsKey, `h${Math.floor(now / 3_600_000)}:written`, 1).hincrby(statsKey, `d${Math.floor(now / 86_400_000)}:written`, 1);
+    multi.hsetnx(statsKey, 'firstDay', String(Math.floor(now / 86_400_000)));
     multi.zadd(this.keys.letterIndex(campaign.slug), now, letterId);
     for (const t of draft.recipients) {
       const state = planOf(t).state;

@@ -12,6 +12,7 @@ import { paceRuleFor } from '../domain/target-rules.js';
 import { deliveryJobSchema, type DeliveryJob } from './delivery-queue.js';
 import type { Parking } from './parking.js';
 import { SendError, type MailTransport } from './transports/mail-transport.js';
+import type { WorkerMetrics } from './worker-metrics.js';
 
 // The processor of one "deliver" job: load the letter, check the switches and the recipient's pace,
 // render the email, send it, record the outcome.
@@ -32,6 +33,8 @@ export interface DeliverLetterDeps {
   /** False when pacing is switched off (PACING=off). */
   pacing?: boolean;
   random?: () => number;
+  /** Observes each send's duration and the provider's errors (Prometheus); nothing is observed without it. */
+  metrics?: WorkerMetrics;
 }
 
 /** What a finished job returns (kept by BullMQ only as long as the job is). */
@@ -126,7 +129,8 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     const email = deps.render({ campaign, target, letterId, letter });
     let messageId: string;
     try {
-      ({ messageId } = await deps.transport.send(email));
+      const send = () => deps.transport.send(email);
+      ({ messageId } = await (deps.metrics ? deps.metrics.timeSend(deps.transport.name, send) : send()));
     } catch (err) {
       const failure = err instanceof SendError ? err : new SendError('transient', `Sending failed unexpectedly (${(err as Error).message}).`);
       const maxAttempts = job.opts.attempts ?? 1;

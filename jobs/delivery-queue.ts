@@ -38,7 +38,11 @@ export const statusLinkJobSchema = z.strictObject({
 });
 export type StatusLinkJob = z.infer<typeof statusLinkJobSchema>;
 
-export type QueueJobData = DeliveryJob | DigestJob | StatusLinkJob;
+/** A "test-letter" job: a letter a campaigner asked for, to an address of their choosing (kept in Redis under the request id). */
+export const testLetterJobSchema = z.strictObject({ campaign: slugSchema, requestId: z.string().regex(/^[0-9a-f]{24}$/) });
+export type TestLetterJob = z.infer<typeof testLetterJobSchema>;
+
+export type QueueJobData = DeliveryJob | DigestJob | StatusLinkJob | TestLetterJob;
 
 /** The job id of a delivery: the same letter and recipient can never be queued twice at once. */
 export function deliveryJobId(letterId: string, targetId: string): string {

@@ -22,14 +22,17 @@ import {
   type QueueJobData,
   type RetryPolicy,
   type StatusLinkJob,
+  type TestLetterJob,
 } from './delivery-queue.js';
 import { Parking } from './parking.js';
 import { createSendDigestProcessor } from './send-digest.js';
 import { createSendStatusLinkProcessor } from './send-status-link.js';
+import { createSendTestLetterProcessor } from './send-test-letter.js';
 import type { MailTransport } from './transports/mail-transport.js';
+import type { WorkerMetrics } from './worker-metrics.js';
 
 // The worker process's composition root: a BullMQ worker on the delivery queue running the
-// "deliver", "digest" and "status-link" processors.
+// "deliver", "digest", "status-link" and "test-letter" processors.
 
 export interface WorkerDeps {
   /** A connection for the worker (maxRetriesPerRequest: null); BullMQ duplicates it for blocking commands. */
@@ -54,6 +57,8 @@ export interface WorkerDeps {
     pacing: boolean;
   };
   random?: () => number;
+  /** Send latency and provider errors for Prometheus, on the registry the process serves. */
+  metrics?: WorkerMetrics;
 }
 
 /** A running delivery worker and the way to stop it. */
@@ -74,6 +79,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const scheduler = createQueueScheduler(queue, settings.retry, clock);
   const parking = new Parking({ redis: connection, keys, log, planner, scheduler, campaigns: deps.campaigns, control, clock });
 
+  const renderLetter = createLetterEmailRenderer(settings.emailTemplatesDir, settings);
   const deliver = createDeliverLetterProcessor({
     campaigns: deps.campaigns,
     letters,
@@ -82,12 +88,13 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     parking,
     sendGuard: new SendGuard(connection, keys),
     transport: deps.transport,
-    render: createLetterEmailRenderer(settings.emailTemplatesDir, settings),
+    render: renderLetter,
     rateLimitQueue: (ms) => queue.rateLimit(ms),
     clock,
     logger: deps.logger,
     pacing: settings.pacing,
     random: deps.random,
+    metrics: deps.metrics,
   });
   const digest = createSendDigestProcessor({
     redis: connection,
@@ -114,6 +121,15 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     logger: deps.logger,
   });
 
+  const testLetter = createSendTestLetterProcessor({
+    redis: connection,
+    keys,
+    campaigns: deps.campaigns,
+    transport: deps.transport,
+    render: renderLetter,
+    logger: deps.logger,
+  });
+
   const processor = async (job: Job<QueueJobData>, token?: string) => {
     switch (job.name) {
       case 'deliver':
@@ -122,6 +138,8 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         return digest(job as Job<DigestJob>, token);
       case 'status-link':
         return statusLink(job as Job<StatusLinkJob>);
+      case 'test-letter':
+        return testLetter(job as Job<TestLetterJob>);
       default:
         throw new Error(`unknown job name "${job.name}"`);
     }

@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { hashPassword } from '../domain/admin-password.js';
 import { CampaignFileError, loadCampaigns } from '../domain/campaign.js';
 import { systemClock } from '../domain/clock.js';
 import { DeliveryLog } from '../domain/delivery-log.js';
@@ -22,13 +23,20 @@ const USAGE = `usage: npm run cli -- <command>
   resume                              resume sending
   hold <campaign> <target> [reason]   hold one recipient
   release <campaign> <target>         release one recipient
-  forecast [campaign]                 letters waiting per recipient and when the last will be sent`;
+  forecast [campaign]                 letters waiting per recipient and when the last will be sent
+  hash-password                       read a password on standard input, print ADMIN_PASSWORD_HASH for it`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   if (!command || command === 'help' || command === '--help') {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 2;
+  }
+  if (command === 'hash-password') {
+    const password = (await readStdin()).replace(/\r?\n$/, '');
+    if (password.length < 12) throw new UsageError('the password must be at least 12 characters');
+    process.stdout.write(`ADMIN_PASSWORD_HASH='${await hashPassword(password)}'\n`);
+    return 0;
   }
   const config = loadConfig();
   const campaigns = loadCampaigns(config.campaignsDir);
@@ -105,6 +113,15 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+function readStdin(): Promise<string> {
+  return new Promise((resolve) => {
+    let data = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (c: string) => (data += c));
+    process.stdin.on('end', () => resolve(data));
+  });
+}
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

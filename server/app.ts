@@ -17,6 +17,9 @@ import type { DeliveryPlanner } from '../domain/delivery-planner.js';
 import type { SubmissionGuard } from '../domain/submission-guard.js';
 import type { QueueJobData, StatusLinkJob } from '../jobs/delivery-queue.js';
 import type { Queue } from 'bullmq';
+import type { SendingSwitches } from '../jobs/sending-switches.js';
+import type { CampaignerActions } from '../jobs/campaigner-actions.js';
+import type { PaceBook } from '../domain/pace-book.js';
 import type { Config } from './config.js';
 import { errorHandler, notFound } from './middleware/error-handler.js';
 import { viewHelpers } from './middleware/view-helpers.js';
@@ -26,6 +29,7 @@ import { letterRoutes } from './routes/letter-routes.js';
 import { outboxRoutes } from './routes/outbox-routes.js';
 import { adminOffRoutes, adminRoutes } from './admin/admin-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
+import { metricsRoutes } from './routes/metrics-routes.js';
 
 // The web process's composition root: everything HTTP, wired from the dependencies it is given.
 
@@ -43,6 +47,12 @@ export interface AppDeps {
   requestStatusLink: (data: StatusLinkJob) => Promise<void>;
   /** The kill switches (pause all, hold a recipient). */
   control: SendingControl;
+  /** Pause, resume, hold and release, releasing parked letters (the dashboard's switches). */
+  switches: SendingSwitches;
+  /** Retry, retry all, test letter (the dashboard's actions). */
+  actions: CampaignerActions;
+  /** Reserved send slots (for the forecast). */
+  paceBook: PaceBook;
   /** The delivery queue (for its counts, the dashboard's actions and bull-board). */
   queue: Queue<QueueJobData>;
   /** The web side's Redis connection (fails fast when Redis is down). */
@@ -51,6 +61,8 @@ export interface AppDeps {
   logger: Logger;
   /** The time source (the system clock when not given). */
   clock?: Clock;
+  /** The Prometheus registry /metrics serves (a fresh one per app when not given); the worker's metrics may share it. */
+  metrics?: import('prom-client').Registry;
 }
 
 /** Builds the Express app. Starts nothing: the caller listens. */
@@ -98,6 +110,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(deps.config.admin ? adminRoutes(deps) : adminOffRoutes());
   app.use(webhookRoutes(deps));
   if (!deps.config.isProduction) app.use(outboxRoutes(deps));
+  app.use(metricsRoutes(deps));
 
   app.use(notFound);
   app.use(errorHandler(deps.logger));

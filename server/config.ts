@@ -51,6 +51,8 @@ const envSchema = z.object({
   LOGIN_MAX_FAILURES: int(1, 100).default(5),
   LOGIN_LOCKOUT_MINUTES: int(1, 24 * 60).default(15),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  METRICS_TOKEN: z.string().min(16, { error: 'must be at least 16 characters (e.g. openssl rand -hex 24)' }).optional(),
+  METRICS_PORT: int(1, 65535).optional(),
 });
 
 /** Rules between variables, checked on the raw values so every problem is reported at once. */
@@ -65,6 +67,8 @@ function crossChecks(env: Record<string, string | undefined>): string[] {
       problems.push('SESSION_SECRET: is required in production when the dashboard is on (ADMIN_PASSWORD or ADMIN_PASSWORD_HASH)');
     if (!env.PUBLIC_URL) problems.push('PUBLIC_URL: is required in production: the address supporters use, e.g. https://letters.example.org');
   }
+  if (env.METRICS_PORT && !env.METRICS_TOKEN)
+    problems.push('METRICS_TOKEN: is required when METRICS_PORT is set (the worker serves /metrics only to that bearer token)');
   return problems;
 }
 
@@ -104,6 +108,8 @@ export interface Config {
   } | null;
   /** Signs CSRF tokens; random per process when not set outside production. */
   sessionSecret: string;
+  /** GET /metrics (Prometheus): off (404) without a token; a worker process serves it on `port` when set. */
+  metrics: { token?: string; port?: number };
 }
 
 /** A configuration problem; the message names every variable at fault and never a secret's value. */
@@ -163,5 +169,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           }
         : null,
     sessionSecret: e.SESSION_SECRET ?? randomBytes(32).toString('base64'),
+    metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
   };
 }

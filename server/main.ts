@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { APP_ROOT } from '../domain/app-root.js';
 import { CampaignFileError, loadCampaigns, type CampaignRegistry } from '../domain/campaign.js';
@@ -9,10 +10,12 @@ import { redisKeys } from '../domain/redis-keys.js';
 import { createOutboxTransport } from '../jobs/transports/outbox-transport.js';
 import { createSendGridTransport } from '../jobs/transports/sendgrid-transport.js';
 import { createWorker, emailTemplatesDir } from '../jobs/worker.js';
+import { WorkerMetrics } from '../jobs/worker-metrics.js';
 import { buildAppDeps } from './web-deps.js';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
+import { addProcessMetrics, serveMetrics } from './metrics.js';
 import { ensureRedis, RedisUnavailableError, type PrivateRedis } from './redis-launcher.js';
 import { webRedis, whenReady, workerRedis } from './redis-connections.js';
 
@@ -59,8 +62,14 @@ async function main(): Promise<void> {
   }
 
   const keys = redisKeys(config.redisPrefix);
-  if (mode !== 'web') stoppers.push(await startWorker(config, campaigns, keys, logger));
-  if (mode !== 'worker') stoppers.push(await startWeb(config, campaigns, keys, logger));
+  // One Prometheus registry for the process: in "all" mode the worker's send metrics show on the web
+  // app's /metrics; a worker process serves its own on METRICS_PORT. None unless METRICS_TOKEN is set.
+  const { token: metricsToken, port: metricsPort } = config.metrics;
+  const metrics = metricsToken && (mode === 'all' || (mode === 'worker' && metricsPort)) ? new Registry() : undefined;
+  if (mode !== 'web') stoppers.push(await startWorker(config, campaigns, keys, logger, metrics));
+  if (mode !== 'worker') stoppers.push(await startWeb(config, campaigns, keys, logger, metrics));
+  if (mode === 'worker' && metrics && metricsToken && metricsPort)
+    stoppers.push(await startMetricsServer(config.host, metricsPort, metricsToken, metrics, logger));
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -82,12 +91,13 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-async function startWeb(config: Config, campaigns: CampaignRegistry, keys: ReturnType<typeof redisKeys>, logger: Logger): Promise<Stopper> {
+async function startWeb(config: Config, campaigns: CampaignRegistry, keys: ReturnType<typeof redisKeys>, logger: Logger, metrics?: Registry): Promise<Stopper> {
   const redis = webRedis(config.redisUrl);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'web redis connection error'));
   await whenReady(redis).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
   if (!config.admin) logger.warn('the campaigner dashboard (/admin) is off: set ADMIN_PASSWORD or ADMIN_PASSWORD_HASH (and SESSION_SECRET) to turn it on');
   const { deps, queue } = buildAppDeps({ config, campaigns, redis, keys, logger, clock: systemClock });
+  if (metrics) deps.metrics = metrics;
   const app = createApp(deps);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
@@ -106,7 +116,13 @@ async function startWeb(config: Config, campaigns: CampaignRegistry, keys: Retur
   };
 }
 
-async function startWorker(config: Config, campaigns: CampaignRegistry, keys: ReturnType<typeof redisKeys>, logger: Logger): Promise<Stopper> {
+async function startWorker(
+  config: Config,
+  campaigns: CampaignRegistry,
+  keys: ReturnType<typeof redisKeys>,
+  logger: Logger,
+  metrics?: Registry,
+): Promise<Stopper> {
   const connection = workerRedis(config.redisUrl);
   connection.on('error', (err) => logger.warn({ err: err.message }, 'worker redis connection error'));
   await whenReady(connection).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
@@ -121,6 +137,7 @@ async function startWorker(config: Config, campaigns: CampaignRegistry, keys: Re
     campaigns,
     transport,
     clock: systemClock,
+    metrics: metrics ? new WorkerMetrics(metrics) : undefined,
     settings: {
       concurrency: config.delivery.concurrency,
       ratePerSecond: config.delivery.ratePerSecond,
@@ -140,6 +157,21 @@ async function startWorker(config: Config, campaigns: CampaignRegistry, keys: Re
   return async () => {
     await worker.close();
     await quit(connection);
+  };
+}
+
+/** A worker process's /metrics (process metrics, send latency, provider errors) on its own port. */
+async function startMetricsServer(host: string, port: number, token: string, registry: Registry, logger: Logger): Promise<Stopper> {
+  addProcessMetrics(registry);
+  const server = await serveMetrics(registry, { host, port, token }).catch((err: Error) =>
+    fail(`METRICS_PORT: cannot listen on ${host}:${port} (${err.message})`),
+  );
+  logger.info({ port }, `worker metrics: http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/metrics (bearer token required)`);
+  return async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
   };
 }
 

@@ -11,6 +11,9 @@ import type { RedisKeys } from '../domain/redis-keys.js';
 import { SendingControl } from '../domain/sending-control.js';
 import { SubmissionGuard } from '../domain/submission-guard.js';
 import { createDeliveryQueue, createQueueScheduler, requestStatusLinkEmail, type QueueJobData } from '../jobs/delivery-queue.js';
+import { CampaignerActions } from '../jobs/campaigner-actions.js';
+import { Parking } from '../jobs/parking.js';
+import { createSendingSwitches } from '../jobs/sending-switches.js';
 import type { AppDeps } from './app.js';
 import type { Config } from './config.js';
 
@@ -23,16 +26,25 @@ export function buildAppDeps(p: { config: Config; campaigns: CampaignRegistry; r
 } {
   const { config, redis, keys, clock } = p;
   const queue = createDeliveryQueue(redis, keys);
+  const paceBook = new PaceBook(redis, keys, clock);
+  const planner = new DeliveryPlanner(paceBook, clock, config.delivery.pacing);
+  const scheduler = createQueueScheduler(queue, config.delivery, clock);
+  const log = new DeliveryLog(redis, keys, clock, config.eventLogMax);
+  const control = new SendingControl(redis, keys, clock);
+  const parking = new Parking({ redis, keys, log, planner, scheduler, campaigns: p.campaigns, control, clock });
   const deps: AppDeps = {
     config,
     campaigns: p.campaigns,
     letters: new LetterStore(redis, keys, clock, config.eventLogMax),
-    log: new DeliveryLog(redis, keys, clock, config.eventLogMax),
-    scheduler: createQueueScheduler(queue, config.delivery, clock),
-    planner: new DeliveryPlanner(new PaceBook(redis, keys, clock), clock, config.delivery.pacing),
+    log,
+    scheduler,
+    planner,
+    paceBook,
+    switches: createSendingSwitches(control, parking),
+    actions: new CampaignerActions({ redis, keys, campaigns: p.campaigns, log, planner, queue, retry: config.delivery, clock }),
     guard: new SubmissionGuard(redis, keys),
     requestStatusLink: (data) => requestStatusLinkEmail(queue, data, clock.now()),
-    control: new SendingControl(redis, keys, clock),
+    control,
     queue,
     redis,
     keys,

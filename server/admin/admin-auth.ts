@@ -43,7 +43,8 @@ export function adminAuth(deps: AppDeps): AdminAuth {
     },
   });
   const parseForm = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
-  const csrfToken = (req: Request, res: Response) => generateCsrfToken(req, res, { overwrite: true });
+  // The same token while its cookie is valid, so forms on a page that refreshes itself stay valid.
+  const csrfToken = (req: Request, res: Response) => generateCsrfToken(req, res, { overwrite: false });
 
   const requireAdmin: RequestHandler = async (req, res, next) => {
     const id = (req.cookies as Record<string, string | undefined>)[ADMIN_COOKIE];

@@ -2,6 +2,8 @@ import { Router } from 'express';
 import type { AppDeps } from '../app.js';
 import { adminAuth } from './admin-auth.js';
 import { dashboardRoutes } from './dashboard-routes.js';
+import { exportRoutes } from './export-routes.js';
+import { queueBoard } from './queue-board.js';
 
 // Everything under /admin: the login, then (behind it) the dashboard, its actions and exports.
 
@@ -12,6 +14,8 @@ export function adminRoutes(deps: AppDeps): Router {
   router.use(auth.router);
   router.use('/admin', auth.requireAdmin);
   router.use(dashboardRoutes(deps, auth));
+  router.use(exportRoutes(deps));
+  router.use(queueBoard(deps));
   return router;
 }
 

@@ -12,6 +12,7 @@ import type { SendingControl } from '../../domain/sending-control.js';
 import type { QueueJobData } from '../../jobs/delivery-queue.js';
 import type { MailTransport } from '../../jobs/transports/mail-transport.js';
 import { createWorker, emailTemplatesDir, type DeliveryWorker, type WorkerDeps } from '../../jobs/worker.js';
+import type { WorkerMetrics } from '../../jobs/worker-metrics.js';
 import { createApp, type AppDeps } from '../../server/app.js';
 import { loadConfig, type Config } from '../../server/config.js';
 import { buildAppDeps } from '../../server/web-deps.js';
@@ -35,8 +36,8 @@ export interface Harness {
   paceBook: PaceBook;
   queue: Queue<QueueJobData>;
   app: ReturnType<typeof createApp>;
-  /** Starts a worker with `transport`; it is closed by close(). */
-  startWorker(transport: MailTransport, settings?: Partial<WorkerDeps['settings']>, clock?: Clock): DeliveryWorker;
+  /** Starts a worker with `transport` (observing its sends on `metrics` when given); it is closed by close(). */
+  startWorker(transport: MailTransport, settings?: Partial<WorkerDeps['settings']>, clock?: Clock, metrics?: WorkerMetrics): DeliveryWorker;
   /** Stops the workers started so far (letting their jobs in flight finish). */
   closeWorkers(): Promise<void>;
   close(): Promise<void>;
@@ -82,8 +83,9 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
     paceBook: new PaceBook(t.redis, t.keys, clock),
     queue,
     app,
-    startWorker(transport, settings = {}, workerClock = clock) {
+    startWorker(transport, settings = {}, workerClock = clock, metrics) {
       const w = createWorker({
+        metrics,
         connection: t.workerConnection(),
         keys: t.keys,
         logger: silentLogger,
