@@ -54,9 +54,9 @@ export interface DashboardData {
   counts: CampaignCounts;
   /** Emails that reached the provider (sent, delivered, deferred, bounced, dropped). */
   sentTotal: number;
-  /** Deliveries entering each state today (UTC) and this clock hour (UTC), plus letters written. */
+  /** Deliveries entering each state today (UTC) and in the last 60 minutes, plus letters written. */
   today: Record<DeliveryState | 'written', number>;
-  thisHour: Record<DeliveryState | 'written', number>;
+  lastHour: Record<DeliveryState | 'written', number>;
   hourly: Bucket[];
   daily: Bucket[];
   /** Emails sent per minute over the last five full minutes. */
@@ -92,11 +92,12 @@ export async function readDashboard(deps: DashboardDeps, campaign: Campaign): Pr
   const fields: string[] = [];
   for (let i = 47; i >= 0; i--) fields.push(`h${hourNow - i}:written`, `h${hourNow - i}:sent`);
   for (let i = days - 1; i >= 0; i--) fields.push(`d${dayNow - i}:written`, `d${dayNow - i}:sent`);
-  for (const m of metrics) fields.push(`d${dayNow}:${m}`, `h${hourNow}:${m}`);
-  for (let i = 1; i <= 5; i++) fields.push(`m${minuteNow - i}:sent`);
+  for (const m of metrics) fields.push(`d${dayNow}:${m}`);
 
-  const [values, counts, forecast, status, problemsRaw, lastSends] = await Promise.all([
+  const [values, thisHourMinutes, lastHourMinutes, counts, forecast, status, problemsRaw, lastSends] = await Promise.all([
     deps.redis.hmget(statsKey, ...fields),
+    deps.redis.hgetall(deps.keys.minutes(slug, hourNow)),
+    deps.redis.hgetall(deps.keys.minutes(slug, hourNow - 1)),
     deps.log.counts(slug),
     forecastCampaign(
       {
@@ -119,13 +120,16 @@ export async function readDashboard(deps: DashboardDeps, campaign: Campaign): Pr
   const daily: Bucket[] = [];
   for (let k = days - 1; k >= 0; k--, i += 2) daily.push({ start: (dayNow - k) * DAY, written: n(i), sent: n(i + 1) });
   const today = {} as Record<DeliveryState | 'written', number>;
-  const thisHour = {} as Record<DeliveryState | 'written', number>;
-  for (const m of metrics) {
-    today[m] = n(i++);
-    thisHour[m] = n(i++);
-  }
+  for (const m of metrics) today[m] = n(i++);
+  // The last 60 minutes, exactly, from the per-minute counts of this hour and the one before.
+  const lastHour = Object.fromEntries(metrics.map((m) => [m, 0])) as Record<DeliveryState | 'written', number>;
   let lastFive = 0;
-  for (let k = 0; k < 5; k++) lastFive += n(i++);
+  for (const [field, value] of [...Object.entries(lastHourMinutes), ...Object.entries(thisHourMinutes)]) {
+    const [minute, metric] = field.split(':') as [string, DeliveryState | 'written'];
+    const age = minuteNow - Number(minute);
+    if (age < 60 && metric in lastHour) lastHour[metric] += Number(value);
+    if (metric === 'sent' && age >= 1 && age <= 5) lastFive += Number(value);
+  }
 
   const paused = status.paused?.reason ?? null;
   const holds = status.held[slug] ?? {};
@@ -186,7 +190,7 @@ export async function readDashboard(deps: DashboardDeps, campaign: Campaign): Pr
     counts,
     sentTotal: [...SENT_STATES].reduce((sum, s) => sum + counts.byState[s], 0),
     today,
-    thisHour,
+    lastHour,
     hourly,
     daily,
     sendRatePerMinute: lastFive / 5,

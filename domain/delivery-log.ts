@@ -75,7 +75,7 @@ export interface DeliveryLogEntry {
 }
 
 // KEYS: 1 letter hash, 2 campaign counts, 3 campaign events stream, 4 campaign stats (time buckets),
-//       5 campaign problems list, 6 the recipient's failed set
+//       5 campaign problems list, 6 the recipient's failed set, 7 this hour's per-minute counts
 // ARGV: 1 target id, 2 new state, 3 allowed from-states (comma list), 4 now (ms),
 //       5 details JSON (short field names), 6 stream MAXLEN, 7 letter id, 8 event name
 const TRANSITION_LUA = `
@@ -108,11 +108,8 @@ if from ~= to then
   local day = math.floor(now / 86400000)
   redis.call('HINCRBY', KEYS[4], 'h' .. hour .. ':' .. to, 1)
   redis.call('HINCRBY', KEYS[4], 'd' .. day .. ':' .. to, 1)
-  if to == 'sent' then
-    local minute = math.floor(now / 60000)
-    redis.call('HINCRBY', KEYS[4], 'm' .. minute .. ':sent', 1)
-    for old = minute - 20, minute - 16 do redis.call('HDEL', KEYS[4], 'm' .. old .. ':sent') end
-  end
+  redis.call('HINCRBY', KEYS[7], math.floor(now / 60000) .. ':' .. to, 1)
+  redis.call('EXPIRE', KEYS[7], 7200)
   local problem = (to == 'failed' or to == 'bounced' or to == 'dropped')
   if problem then
     redis.call('SADD', KEYS[6], ARGV[7])
@@ -134,6 +131,7 @@ type TransitionCommand = (
   statsKey: string,
   problemsKey: string,
   failedKey: string,
+  minutesKey: string,
   targetId: string,
   to: string,
   allowedFrom: string,
@@ -208,7 +206,7 @@ export class DeliveryLog {
     private readonly streamMaxLen = 100_000,
   ) {
     const name = 'appealLettersTransition';
-    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 6, lua: TRANSITION_LUA });
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 7, lua: TRANSITION_LUA });
     this.transitionCmd = (redis as unknown as Record<string, TransitionCommand>)[name]!.bind(redis);
   }
 
@@ -219,6 +217,7 @@ export class DeliveryLog {
    */
   async apply(campaign: string, letterId: string, targetId: string, event: DeliveryEvent, details: TransitionDetails = {}): Promise<TransitionResult> {
     const { from, to } = transitionFor(event);
+    const now = this.clock.now();
     const payload: Record<string, unknown> = {};
     for (const [name, short] of Object.entries(DETAIL_FIELDS)) {
       const v = details[name as keyof TransitionDetails];
@@ -231,10 +230,11 @@ export class DeliveryLog {
       this.keys.stats(campaign),
       this.keys.problems(campaign),
       this.keys.failed(campaign, targetId),
+      this.keys.minutes(campaign, Math.floor(now / 3_600_000)),
       targetId,
       to,
       from.join(','),
-      this.clock.now(),
+      now,
       JSON.stringify(payload),
       this.streamMaxLen,
       letterId,

@@ -64,6 +64,8 @@ export class LetterStore {
     const statsKey = this.keys.stats(campaign.slug);
     multi.hincrby(statsKey, `h${Math.floor(now / 3_600_000)}:written`, 1).hincrby(statsKey, `d${Math.floor(now / 86_400_000)}:written`, 1);
     multi.hsetnx(statsKey, 'firstDay', String(Math.floor(now / 86_400_000)));
+    const minutesKey = this.keys.minutes(campaign.slug, Math.floor(now / 3_600_000));
+    multi.hincrby(minutesKey, `${Math.floor(now / 60_000)}:written`, 1).expire(minutesKey, 7200);
     multi.zadd(this.keys.letterIndex(campaign.slug), now, letterId);
     for (const t of draft.recipients) {
       const state = planOf(t).state;

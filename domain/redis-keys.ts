@@ -13,8 +13,10 @@ export interface RedisKeys {
   counts(campaign: string): string;
   /** Stream: a campaign's capped, append-only log of every delivery transition. */
   events(campaign: string): string;
-  /** Hash: a campaign's time buckets: letters written and deliveries entering each state, per hour (h<n>:x), per day (d<n>:x) and per minute (m<n>:sent). */
+  /** Hash: a campaign's time buckets: letters written and deliveries entering each state, per hour (h<n>:x) and per day (d<n>:x). */
   stats(campaign: string): string;
+  /** Hash: one clock hour's per-minute counts (field "<minute>:<state>", and "<minute>:written"); expires after two hours. */
+  minutes(campaign: string, hour: number): string;
   /** List: a campaign's latest failures and bounces (newest first, capped). */
   problems(campaign: string): string;
   /** Set: a recipient's letters that failed, bounced or were dropped (for "retry all"). */
@@ -64,6 +66,7 @@ export function redisKeys(prefix: string): RedisKeys {
     events: (campaign) => `${p}:campaign:${campaign}:events`,
     stats: (campaign) => `${p}:campaign:${campaign}:stats`,
     problems: (campaign) => `${p}:campaign:${campaign}:problems`,
+    minutes: (campaign, hour) => `${p}:campaign:${campaign}:minutes:${hour}`,
     failed: (campaign, target) => `${p}:campaign:${campaign}:failed:${target}`,
     letterIndex: (campaign) => `${p}:campaign:${campaign}:letters`,
     outbox: () => `${p}:outbox`,

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manualClock } from '../../domain/clock.js';
 import { adminCsrf, ADMIN_ENV, loginAsAdmin } from '../support/admin.js';
 import { createHarness, eventually, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
@@ -24,7 +25,7 @@ async function send(email: string, country: string, recipients: string[]) {
 }
 
 /** The number in the totals table for a state, column 0 = now, 1 = today, 2 = this hour. */
-function cell(html: string, attr: 'now' | 'today', state: string): number {
+function cell(html: string, attr: 'now' | 'today' | 'hour', state: string): number {
   const m = new RegExp(`data-${attr}="${state}">([\\d,]+)<`).exec(html);
   if (!m) throw new Error(`no ${attr} cell for ${state}`);
   return Number(m[1]!.replace(/,/g, ''));
@@ -73,6 +74,9 @@ describe('the dashboard numbers', () => {
     expect(cell(html, 'today', 'written')).toBe(4);
     expect(cell(html, 'today', 'sent')).toBe(3);
     expect(cell(html, 'today', 'failed')).toBe(1);
+    expect(cell(html, 'hour', 'written')).toBe(4);
+    expect(cell(html, 'hour', 'sent')).toBe(3);
+    expect(cell(html, 'hour', 'bounced')).toBe(1);
   });
 
   it('when supporters write from several countries, then each country has its letters and share', async () => {
@@ -109,6 +113,31 @@ describe('the dashboard numbers', () => {
     const live = await agent.get(`${DASH}/live`).expect(200);
     expect(live.text).toMatch(/data-stat="letters">4</);
     expect(live.text).not.toContain('<html');
+  });
+});
+
+describe('the last 60 minutes', () => {
+  it('when letters were written 90 and 30 minutes ago, then the last hour counts one and today both', async () => {
+    const clock = manualClock(Date.UTC(2026, 10, 26, 12, 0, 0));
+    const c = createHarness('dashboard-hour', { env: ADMIN_ENV, clock });
+    try {
+      const admin = await loginAsAdmin(c.app);
+      const post = (email: string) =>
+        request(c.app)
+          .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
+          .type('form')
+          .send(formEncode(validForm({ email, recipients: ['gz-psb'] })))
+          .expect(303);
+      await post('early@example.net');
+      clock.advance(60 * 60_000);
+      await post('late@example.net');
+      clock.advance(30 * 60_000);
+      const html = (await admin.get(DASH).expect(200)).text;
+      expect(cell(html, 'hour', 'written')).toBe(1);
+      expect(cell(html, 'today', 'written')).toBe(2);
+    } finally {
+      await c.close();
+    }
   });
 });
 
