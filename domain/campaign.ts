@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { campaignFileSchema, slugSchema, targetsFileSchema, type CampaignFile, type Target } from './campaign-schema.js';
@@ -12,6 +12,8 @@ export interface Campaign extends CampaignFile {
   /** The prefilled, editable letter body (salutation and closing are added per recipient). */
   letterBody: string;
   targetById: ReadonlyMap<string, Target>;
+  /** The privacy notice (privacy.txt) as paragraphs, if the campaign has one. */
+  privacyNotice?: string[];
 }
 
 /** All campaigns of this deployment, in folder-name order. */
@@ -34,7 +36,7 @@ export class CampaignFileError extends Error {
 const PLACEHOLDER = /\{\{\s*([a-zA-Z]+)\s*\}\}/g;
 
 /**
- * Reads every campaign folder under `dir` (campaign.json, targets.json, letter.txt).
+ * Reads every campaign folder under `dir` (campaign.json, targets.json, letter.txt, and privacy.txt if present).
  * Throws CampaignFileError naming the file and field at the first problem; an empty folder is an error too.
  */
 export function loadCampaigns(dir: string): CampaignRegistry {
@@ -69,7 +71,15 @@ export function loadCampaign(folder: string): Campaign {
   if (letterBody.length > file.letter.maxLength) {
     throw new CampaignFileError(letterPath, `the letter is ${letterBody.length} characters, over letter.maxLength (${file.letter.maxLength})`);
   }
-  return { ...file, slug, targets, letterBody, targetById: new Map(targets.map((t) => [t.id, t])) };
+  const privacyPath = path.join(folder, 'privacy.txt');
+  const privacyNotice = existsSync(privacyPath)
+    ? readText(privacyPath)
+        .replace(/\r\n?/g, '\n')
+        .split(/\n\s*\n/)
+        .map((p) => p.trim())
+        .filter(Boolean)
+    : undefined;
+  return { ...file, slug, targets, letterBody, targetById: new Map(targets.map((t) => [t.id, t])), privacyNotice };
 }
 
 /** Fills {{demands}} with the numbered demands; any other placeholder is an error. */

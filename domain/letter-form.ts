@@ -6,7 +6,7 @@ import { emailAddress, multiLine, singleLine } from './text-rules.js';
 // The supporter's form: what it may contain, and the validated draft it turns into.
 
 /** The form's fields, in the order they appear on the page. */
-export const LETTER_FORM_FIELDS = ['firstName', 'lastName', 'email', 'country', 'recipients', 'subject', 'body'] as const;
+export const LETTER_FORM_FIELDS = ['firstName', 'lastName', 'email', 'country', 'recipients', 'subject', 'body', 'keepInformed'] as const;
 export type LetterFormField = (typeof LETTER_FORM_FIELDS)[number];
 
 /** Field names the form may carry besides the letter's own (added by the page, not typed). */
@@ -21,6 +21,7 @@ export interface LetterFormValues {
   recipients: string[];
   subject: string;
   body: string;
+  keepInformed: boolean;
 }
 
 /** A letter that passed validation: clean text, a known country, recipients from the campaign's list. */
@@ -32,6 +33,8 @@ export interface LetterDraft {
   recipients: string[];
   subject: string;
   body: string;
+  /** The supporter ticked "keep me informed" (unticked unless they tick it). */
+  keepInformed?: boolean;
 }
 
 export type LetterFormResult =
@@ -47,6 +50,7 @@ export function initialFormValues(campaign: Campaign): LetterFormValues {
     recipients: campaign.targets.filter((t) => t.country === 'all').map((t) => t.id),
     subject: campaign.letter.subject,
     body: campaign.letterBody,
+    keepInformed: false,
   };
 }
 
@@ -75,6 +79,7 @@ export function letterFormSchema(campaign: Campaign) {
       .transform((ids) => [...new Set(ids)]),
     subject: singleLine('a subject', 1, 200),
     body: multiLine('your letter', 20, campaign.letter.maxLength),
+    keepInformed: z.literal('yes', { error: 'Tick the box or leave it empty.' }).optional().transform((v) => v === 'yes'),
   });
 }
 
@@ -109,7 +114,7 @@ export function parseLetterForm(campaign: Campaign, body: unknown): LetterFormRe
 
 function pick(raw: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const f of LETTER_FORM_FIELDS) if (f !== 'recipients' && typeof raw[f] === 'string') out[f] = raw[f];
+  for (const f of LETTER_FORM_FIELDS) if (f !== 'recipients' && raw[f] !== undefined) out[f] = raw[f];
   return out;
 }
 
@@ -123,6 +128,7 @@ function echoValues(raw: Record<string, unknown>): LetterFormValues {
     recipients: toArray(raw.recipients).filter((v): v is string => typeof v === 'string'),
     subject: str(raw.subject),
     body: str(raw.body),
+    keepInformed: raw.keepInformed === 'yes',
   };
 }
 

@@ -15,6 +15,15 @@ export interface StoredLetter extends LetterDraft {
   campaign: string;
   createdAt: number;
   deliveries: { targetId: string; record: DeliveryRecord }[];
+  /** What the "keep me informed" box said and when it was ticked, if it was. */
+  consent?: { text: string; at: number };
+  /** The keyed hash of the sender's IP address. */
+  ipHash?: string;
+}
+
+/** What is kept with a letter besides what was typed: the keyed hash of the sender's IP address (abuse review only). */
+export interface LetterMeta {
+  ipHash?: string;
 }
 
 /** A letter just accepted: its id (for jobs and logs) and its private status token (for the supporter only). */
@@ -37,7 +46,13 @@ export class LetterStore {
    * there is no plan), its token, the campaign's counters and the stream entries, in one MULTI:
    * either all of it exists or none.
    */
-  async create(campaign: Campaign, draft: LetterDraft, plans: Record<string, DeliveryPlan> = {}, letterId = newLetterId()): Promise<CreatedLetter> {
+  async create(
+    campaign: Campaign,
+    draft: LetterDraft,
+    plans: Record<string, DeliveryPlan> = {},
+    letterId = newLetterId(),
+    meta: LetterMeta = {},
+  ): Promise<CreatedLetter> {
     const token = newStatusToken();
     const now = this.clock.now();
     const letterKey = this.keys.letter(letterId);
@@ -52,7 +67,10 @@ export class LetterStore {
       bo: draft.body,
       at: String(now),
       r: draft.recipients.join(','),
+      th: hashToken(token),
     };
+    if (meta.ipHash) fields.ih = meta.ipHash;
+    if (draft.keepInformed && campaign.consent) fields.ki = JSON.stringify({ text: campaign.consent.label, at: now });
     const planOf = (t: string): DeliveryPlan => plans[t] ?? { state: 'queued' };
     for (const t of draft.recipients) fields[`d:${t}`] = initialDeliveryJson(now, planOf(t));
 
@@ -142,6 +160,9 @@ export class LetterStore {
       recipients,
       createdAt: Number(h.at ?? 0),
       deliveries,
+      keepInformed: !!h.ki,
+      consent: h.ki ? (JSON.parse(h.ki) as { text: string; at: number }) : undefined,
+      ipHash: h.ih,
     };
   }
 

@@ -2,7 +2,7 @@ import type { Campaign } from './campaign.js';
 import type { DeliveryPlanner, PlannedDelivery } from './delivery-planner.js';
 import { newLetterId } from './ids.js';
 import type { LetterDraft } from './letter-form.js';
-import type { CreatedLetter, LetterStore } from './letter-store.js';
+import type { CreatedLetter, LetterMeta, LetterStore } from './letter-store.js';
 import type { SubmissionGuard } from './submission-guard.js';
 
 // Accepting a letter: make sure it is not a repeat, claim one letter per supporter per recipient,
@@ -44,7 +44,7 @@ export interface SubmissionDeps {
  * the stored letter removed, so a letter is either stored and queued or not kept at all (throws
  * SubmissionUnavailableError).
  */
-export async function submitLetter(deps: SubmissionDeps, campaign: Campaign, draft: LetterDraft, submissionId?: string): Promise<SubmissionResult> {
+export async function submitLetter(deps: SubmissionDeps, campaign: Campaign, draft: LetterDraft, submissionId?: string, meta: LetterMeta = {}): Promise<SubmissionResult> {
   let claim;
   try {
     claim = submissionId ? await deps.guard.claimSubmission(submissionId) : ({ kind: 'new' } as const);
@@ -64,7 +64,7 @@ export async function submitLetter(deps: SubmissionDeps, campaign: Campaign, dra
     }
     recipientsClaimed = true;
     const plans = await deps.planner.plan(campaign, draft.recipients);
-    created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId);
+    created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId, meta);
     await deps.scheduler.schedule(campaign.slug, letterId, plans);
     if (submissionId) await deps.guard.completeSubmission(submissionId, created.token);
     return { kind: 'accepted', ...created };

@@ -46,6 +46,8 @@ export interface RedisKeys {
   dedupe(campaign: string, targetId: string, emailHash: string): string;
   /** String: a campaigner's dashboard session (by the hash of its id). */
   adminSession(hash: string): string;
+  /** The prefix of the public form's submission limits (rate-limiter-flexible adds ":ip:<hash>" or ":email:<hash>"). */
+  readonly formLimits: string;
   /** The prefix of the login-failure counters (rate-limiter-flexible adds the IP). */
   readonly loginFailures: string;
   /** String: a test letter requested from the dashboard (the address it goes to), by request id. */
@@ -81,6 +83,7 @@ export function redisKeys(prefix: string): RedisKeys {
     submission: (hash) => `${p}:submission:${hash}`,
     adminSession: (hash) => `${p}:admin-session:${hash}`,
     loginFailures: `${p}:login-failures`,
+    formLimits: `${p}:form-limits`,
     testLetter: (id) => `${p}:test-letter:${id}`,
     dedupe: (campaign, target, emailHash) => `${p}:campaign:${campaign}:dedupe:${target}:${emailHash}`,
     providerEvent: (eventId) => `${p}:provider-event:${eventId}`,

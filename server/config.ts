@@ -47,6 +47,10 @@ const envSchema = z.object({
     .regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, { error: 'must be a hash from "npm run cli -- hash-password"' })
     .optional(),
   SESSION_SECRET: z.string().min(32, { error: 'must be at least 32 characters (e.g. openssl rand -base64 48)' }).optional(),
+  FORM_LIMIT_PER_IP: int(1, 1_000_000).default(30),
+  FORM_LIMIT_PER_EMAIL: int(1, 10_000).default(10),
+  FORM_MIN_FILL_SECONDS: int(0, 600).default(4),
+  IP_HASH_SECRET: z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
   ADMIN_SESSION_HOURS: int(1, 24 * 14).default(8),
   LOGIN_MAX_FAILURES: int(1, 100).default(5),
   LOGIN_LOCKOUT_MINUTES: int(1, 24 * 60).default(15),
@@ -108,6 +112,10 @@ export interface Config {
   } | null;
   /** Signs CSRF tokens; random per process when not set outside production. */
   sessionSecret: string;
+  /** The public form's guards: submissions per IP address per hour and per email address per day, and the least time to fill it in. */
+  form: { limitPerIpPerHour: number; limitPerEmailPerDay: number; minFillSeconds: number };
+  /** Keys the hash under which IP addresses are kept (never raw). */
+  ipHashSecret: string;
   /** GET /metrics (Prometheus): off (404) without a token; a worker process serves it on `port` when set. */
   metrics: { token?: string; port?: number };
 }
@@ -127,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = result.data;
   const transport = e.MAIL_TRANSPORT ?? (e.SENDGRID_API_KEY ? 'sendgrid' : 'outbox');
+  const sessionSecret = e.SESSION_SECRET ?? randomBytes(32).toString('base64');
   return {
     env: e.NODE_ENV,
     isProduction: e.NODE_ENV === 'production',
@@ -168,7 +177,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             lockoutMinutes: e.LOGIN_LOCKOUT_MINUTES,
           }
         : null,
-    sessionSecret: e.SESSION_SECRET ?? randomBytes(32).toString('base64'),
+    sessionSecret,
+    form: { limitPerIpPerHour: e.FORM_LIMIT_PER_IP, limitPerEmailPerDay: e.FORM_LIMIT_PER_EMAIL, minFillSeconds: e.FORM_MIN_FILL_SECONDS },
+    ipHashSecret: e.IP_HASH_SECRET ?? sessionSecret,
     metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
   };
 }

@@ -7,6 +7,7 @@ import { SENT_STATES } from '../../domain/delivery-states.js';
 import { initialFormValues, parseLetterForm, type LetterFormResult, type LetterFormValues } from '../../domain/letter-form.js';
 import { SubmissionUnavailableError, submitLetter } from '../../domain/letter-submission.js';
 import type { AppDeps } from '../app.js';
+import { formGuards } from '../form-guards.js';
 import { readLetterCookie, rememberLetter } from '../letter-cookie.js';
 
 // The campaign page, its form, and the public counters.
@@ -18,9 +19,20 @@ interface PageExtras {
   existingLetterUrl?: string;
 }
 
+/** What the supporter is told when a guard refuses the form (their text is always kept). */
+const GUARD_MESSAGES = {
+  'stale-form': 'This form had expired, so your letter was not sent. Nothing you typed is lost: please check it and press “Send my letter” again.',
+  'too-fast': 'Your letter was sent very quickly after the page opened, so it was not sent. Please take a moment to read it, then press “Send my letter” again.',
+  honeypot: 'Your letter could not be accepted. If your browser filled in a hidden field automatically, please clear it and try again.',
+  'ip-limit': 'Many letters have been sent from your network in the last hour, so this one could not be accepted just now. Your text is kept below: please try again later.',
+  'email-limit': 'This email address has sent many letters today, so this one could not be accepted just now. Your text is kept below: please try again tomorrow.',
+} as const;
+const GUARD_STATUS = { 'stale-form': 403, 'too-fast': 422, honeypot: 422, 'ip-limit': 429, 'email-limit': 429 } as const;
+
 /** GET /, GET /c/:slug, POST /c/:slug/letters, GET /c/:slug/stats.json. */
 export function campaignRoutes(deps: AppDeps): Router {
   const router = Router();
+  const guards = formGuards({ config: deps.config, redis: deps.redis, keys: deps.keys, clock: deps.clock ?? { now: () => Date.now() } });
   const parseForm = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 100 });
 
   const countsOrNull = async (slug: string): Promise<CampaignCounts | null> => {
@@ -42,8 +54,11 @@ export function campaignRoutes(deps: AppDeps): Router {
     extras: PageExtras = {},
   ) => {
     const posted = typeof req.body?.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
+    const hidden = guards.fields(req, res);
     res.status(status).render('campaign', {
       title: campaign.headline,
+      csrfToken: hidden.csrfToken,
+      startedAt: hidden.startedAt,
       campaign,
       values,
       errors,
@@ -76,9 +91,15 @@ export function campaignRoutes(deps: AppDeps): Router {
     const result = parseLetterForm(campaign, req.body);
     if (!result.ok) return renderCampaign(req, res, campaign, result.values, result.errors, 422);
     const submissionId = typeof req.body.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
-    const values: LetterFormValues = { ...result.draft };
+    const values: LetterFormValues = { ...result.draft, keepInformed: !!result.draft.keepInformed };
+    const verdict = await guards.check(req, result.draft.email);
+    if (!verdict.ok) {
+      deps.logger.info({ event: 'form-refused', reason: verdict.reason }, 'letter refused by a form guard');
+      if ('retryAfterSeconds' in verdict) res.set('Retry-After', String(verdict.retryAfterSeconds));
+      return renderCampaign(req, res, campaign, values, { form: GUARD_MESSAGES[verdict.reason] }, GUARD_STATUS[verdict.reason]);
+    }
     try {
-      const outcome = await submitLetter(deps, campaign, result.draft, submissionId);
+      const outcome = await submitLetter(deps, campaign, result.draft, submissionId, { ipHash: verdict.ipHash });
       switch (outcome.kind) {
         case 'accepted':
           rememberLetter(req, res, outcome.token, deps.config.isProduction);
@@ -123,6 +144,13 @@ export function campaignRoutes(deps: AppDeps): Router {
         503,
       );
     }
+  });
+
+  router.get('/c/:slug/privacy', (req, res, next) => {
+    const campaign = deps.campaigns.get(req.params.slug);
+    if (!campaign?.privacyNotice) return next();
+    const [heading, ...paragraphs] = campaign.privacyNotice;
+    res.render('privacy', { title: heading, campaign, paragraphs });
   });
 
   router.get('/c/:slug/stats.json', async (req, res, next) => {

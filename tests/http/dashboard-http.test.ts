@@ -2,7 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../../domain/clock.js';
 import { adminCsrf, ADMIN_ENV, loginAsAdmin } from '../support/admin.js';
-import { createHarness, eventually, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
 
 // The campaigner dashboard: every number checked against a known set of letters, and every control.
@@ -13,11 +13,7 @@ let agent: Awaited<ReturnType<typeof loginAsAdmin>>;
 const letters: { token: string; letterId: string }[] = [];
 
 async function send(email: string, country: string, recipients: string[]) {
-  const res = await request(h.app)
-    .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-    .type('form')
-    .send(formEncode(validForm({ email, country, recipients })))
-    .expect(303);
+  const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email, country, recipients })), 303);
   const token = /\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!;
   const letter = { token, letterId: (await h.letters.findByToken(token))! };
   letters.push(letter);
@@ -123,11 +119,7 @@ describe('the last 60 minutes', () => {
     try {
       const admin = await loginAsAdmin(c.app);
       const post = (email: string) =>
-        request(c.app)
-          .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-          .type('form')
-          .send(formEncode(validForm({ email, recipients: ['gz-psb'] })))
-          .expect(303);
+        expectStatus(postLetter(c.app, SHIPPED_CAMPAIGN, validForm({ email, recipients: ['gz-psb'] })), 303);
       await post('early@example.net');
       clock.advance(60 * 60_000);
       await post('late@example.net');

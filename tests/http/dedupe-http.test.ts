@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, eventually, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
 
 // One letter per form, and one letter per supporter per recipient, under concurrent submits.
@@ -11,11 +11,7 @@ beforeAll(() => {
 });
 afterAll(() => h.close());
 
-const post = (body: Record<string, string | string[]>, cookie?: string) => {
-  const r = request(h.app).post(`/c/${SHIPPED_CAMPAIGN}/letters`).type('form');
-  if (cookie) r.set('Cookie', cookie);
-  return r.send(formEncode(body));
-};
+const post = (body: Record<string, string | string[]>, cookie?: string) => postLetter(h.app, SHIPPED_CAMPAIGN, body, { cookie });
 
 describe('the same form sent twice', () => {
   it('when eight identical posts arrive at once (double clicks, retries), then one letter is made and all get its confirmation', async () => {
@@ -49,24 +45,24 @@ describe('a second letter from the same supporter to the same recipient', () => 
   });
 
   it('when the browser holds the first letter, then the refusal links to it and keeps the new text', async () => {
-    const first = await post(validForm({ email: 'cookie@example.net', recipients: ['gz-psb'] })).expect(303);
+    const first = await expectStatus(post(validForm({ email: 'cookie@example.net', recipients: ['gz-psb'] })), 303);
     const cookie = (first.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('al_letters='))!;
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/);
     const token = /\/letters\/([^/]+)\/sent/.exec(first.headers.location!)![1]!;
     const body = 'A second, different letter to the same bureau.';
-    const second = await post(validForm({ email: 'cookie@example.net', recipients: ['gz-psb', 'gz-procuratorate'], body }), cookie.split(';')[0]).expect(409);
+    const second = await expectStatus(post(validForm({ email: 'cookie@example.net', recipients: ['gz-psb', 'gz-procuratorate'], body }), cookie.split(';')[0]), 409);
     expect(second.text).toContain('You have already written to Guangzhou Municipal Public Security Bureau');
     expect(second.text).toContain(`<a href="/letters/${token}">See your first letter and its delivery</a>`);
     expect(second.text).toContain(`>${body}</textarea>`);
     expect(second.text).not.toContain('We have emailed a link');
     // Unticking the bureau lets the letter go to the other recipient.
-    await post(validForm({ email: 'cookie@example.net', recipients: ['gz-procuratorate'], body }), cookie.split(';')[0]).expect(303);
+    await expectStatus(post(validForm({ email: 'cookie@example.net', recipients: ['gz-procuratorate'], body }), cookie.split(';')[0]), 303);
   });
 
   it('when another browser tries, then the link is emailed to the address on the first letter, never shown', async () => {
-    await post(validForm({ email: 'elsewhere@example.net', recipients: ['embassy-ca'], country: 'CA' })).expect(303);
-    const second = await post(validForm({ email: 'elsewhere@example.net', recipients: ['embassy-ca'], country: 'CA' })).expect(409);
+    await expectStatus(post(validForm({ email: 'elsewhere@example.net', recipients: ['embassy-ca'], country: 'CA' })), 303);
+    const second = await expectStatus(post(validForm({ email: 'elsewhere@example.net', recipients: ['embassy-ca'], country: 'CA' })), 409);
     expect(second.text).toContain('We have emailed a link to follow your first letter to the address you entered.');
     expect(second.text).not.toMatch(/href="\/letters\//);
 
@@ -78,7 +74,7 @@ describe('a second letter from the same supporter to the same recipient', () => 
     const page = await request(h.app).get(link).expect(200);
     expect(page.text).toContain('Embassy of the People&#39;s Republic of China in Canada');
     // A third try within the hour sends no second email.
-    await post(validForm({ email: 'elsewhere@example.net', recipients: ['embassy-ca'], country: 'CA' })).expect(409);
+    await expectStatus(post(validForm({ email: 'elsewhere@example.net', recipients: ['embassy-ca'], country: 'CA' })), 409);
     await new Promise((r) => setTimeout(r, 300));
     expect(mail.to('elsewhere@example.net')).toHaveLength(1);
   });

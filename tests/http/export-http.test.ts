@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../../domain/clock.js';
 import { createApp } from '../../server/app.js';
 import { ADMIN_ENV, loginAsAdmin } from '../support/admin.js';
-import { createHarness, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // The campaigner's CSV export of the delivery log: one row per letter and recipient, personal data
 // only when asked for, filters, safe for spreadsheets, and the dashboard login in front.
@@ -77,7 +77,7 @@ const clock = manualClock(Date.UTC(2026, 0, 5, 10, 0, 0));
 const ids: Record<'a' | 'b' | 'c', string> = { a: '', b: '', c: '' };
 
 async function write(form: Record<string, string | string[]>): Promise<string> {
-  const res = await request(h.app).post(`/c/${SHIPPED_CAMPAIGN}/letters`).type('form').send(formEncode(form)).expect(303);
+  const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, form), 303);
   const token = /^\/letters\/([^/]+)\/sent$/.exec(res.headers.location!)![1]!;
   return (await h.letters.findByToken(token))!;
 }

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, expectStatus, postLetter, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
 
 let h: Harness;
 beforeAll(() => {
@@ -10,11 +10,7 @@ afterAll(async () => {
   await h.close();
 });
 
-const post = (body: Record<string, string | string[]> | string) =>
-  request(h.app)
-    .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-    .type('form')
-    .send(typeof body === 'string' ? body : formEncode(body));
+const post = (body: Record<string, string | string[]>) => postLetter(h.app, SHIPPED_CAMPAIGN, body);
 
 describe('the campaign page', () => {
   it('when a supporter opens /, then it shows the case, the three demands, the count and the prefilled form', async () => {
@@ -45,7 +41,7 @@ describe('the campaign page', () => {
 describe('sending a letter', () => {
   it('when fields are wrong, then the form comes back with a message beside each and the text kept', async () => {
     const body = 'My own words about 黄雪琴 that I spent a long time writing.';
-    const res = await post(validForm({ firstName: '', email: 'nope', body })).expect(422);
+    const res = await expectStatus(post(validForm({ firstName: '', email: 'nope', body })), 422);
     expect(res.text).toContain('id="firstName-error"');
     expect(res.text).toContain('id="email-error"');
     expect(res.text).toContain('aria-invalid="true" aria-describedby="email-hint email-error"');
@@ -57,21 +53,21 @@ describe('sending a letter', () => {
   });
 
   it('when a recipient id is tampered with, then the letter is refused and no job is created', async () => {
-    const res = await post(validForm({ recipients: ['gz-psb', 'attacker-target'] })).expect(422);
+    const res = await expectStatus(post(validForm({ recipients: ['gz-psb', 'attacker-target'] })), 422);
     expect(res.text).toContain('&#34;attacker-target&#34; is not one of this campaign&#39;s recipients');
     expect(await h.queue.count()).toBe(0);
   });
 
   it('when the form carries an address, then the letter is refused and no job is created', async () => {
-    await post(validForm({ recipients: ['victim@example.com'] })).expect(422);
-    const res = await post({ ...validForm(), to: 'victim@example.com' }).expect(422);
+    await expectStatus(post(validForm({ recipients: ['victim@example.com'] })), 422);
+    const res = await expectStatus(post({ ...validForm(), to: 'victim@example.com' }), 422);
     expect(res.text).toContain('The form carried fields this campaign does not accept (to)');
     expect(await h.queue.count()).toBe(0);
     expect((await h.log.counts(SHIPPED_CAMPAIGN)).letters).toBe(0);
   });
 
   it('when the letter is valid, then it is stored, one job per recipient is queued, and the browser is redirected', async () => {
-    const res = await post(validForm()).expect(303);
+    const res = await expectStatus(post(validForm()), 303);
     const match = /^\/letters\/([A-Za-z0-9_-]{32})\/sent$/.exec(res.headers.location ?? '');
     expect(match).not.toBeNull();
     const jobs = await h.queue.getJobs(['waiting', 'prioritized', 'delayed']);
@@ -99,7 +95,7 @@ describe('sending a letter', () => {
   });
 
   it('when the body is over the size limit, then it is refused with 413 and nothing is queued', async () => {
-    await post(validForm({ body: 'x'.repeat(70_000) })).expect(413);
+    await expectStatus(post(validForm({ body: 'x'.repeat(70_000) })), 413);
     expect(await h.queue.count()).toBe(0);
   });
 

@@ -6,7 +6,7 @@ import { WorkerMetrics } from '../../jobs/worker-metrics.js';
 import { createApp } from '../../server/app.js';
 import { ConfigError, loadConfig } from '../../server/config.js';
 import { serveMetrics } from '../../server/metrics.js';
-import { createHarness, eventually, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
 
 // GET /metrics for Prometheus: behind a bearer token, Redis-backed gauges that match the campaign's
@@ -42,7 +42,7 @@ function parseProm(text: string): Map<string, number> {
   return samples;
 }
 
-const post = (form: Record<string, string | string[]>) => request(h.app).post(`/c/${SHIPPED_CAMPAIGN}/letters`).type('form').send(formEncode(form)).expect(303);
+const post = (form: Record<string, string | string[]>) => expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, form), 303);
 
 describe('the metrics endpoint', () => {
   it('when no token, another scheme or a wrong token is given, then it answers 401 and shows nothing', async () => {

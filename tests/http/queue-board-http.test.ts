@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_ENV, loginAsAdmin } from '../support/admin.js';
-import { createHarness, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // bull-board at /admin/queues: behind the dashboard login, read-only, and under a Content-Security-Policy
 // that allows its own inline styles by hash and nothing else, on its paths only.
@@ -65,11 +65,7 @@ describe('the queue board', () => {
   });
 
   it('when its API is asked for the queues, then it lists the deliveries queue with the jobs of a letter just written', async () => {
-    await request(h.app)
-      .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-      .type('form')
-      .send(formEncode(validForm({ recipients: ['gz-psb', 'embassy-fr'] })))
-      .expect(303);
+    await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ recipients: ['gz-psb', 'embassy-fr'] })), 303);
     const res = await agent.get('/admin/queues/api/queues').set('Accept', 'application/json').expect(200);
     const queues = res.body.queues as { name: string; readOnlyMode: boolean; counts: Record<string, number> }[];
     expect(queues.map((q) => q.name)).toEqual(['deliveries']);

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // The queue refusing jobs (Redis gone between storing and queueing): the supporter keeps the text,
 // and no half-stored letter is counted.
@@ -20,11 +20,7 @@ afterAll(async () => {
 describe('when the queue cannot take the letter', () => {
   it('then the form answers 503 with the text kept, and the letter is neither stored nor counted', async () => {
     const body = 'A letter I do not want to lose about 黄雪琴 and 王建兵.';
-    const res = await request(h.app)
-      .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-      .type('form')
-      .send(formEncode(validForm({ body })))
-      .expect(503);
+    const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ body })), 503);
     expect(res.headers['retry-after']).toBe('30');
     expect(res.text).toContain('could not be accepted just now');
     expect(res.text).toContain(`>${body}</textarea>`);

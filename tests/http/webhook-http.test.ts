@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // SendGrid's key pair; the public half configured as SendGrid shows it (base64 DER SPKI).
 const keyPair = () => {
@@ -39,11 +39,7 @@ const postEvents = (events: unknown, opts: { key?: KeyObject; timestamp?: number
 
 /** A supporter's letter, submitted through the form and handed to the provider for each recipient. */
 async function sentLetter(email: string, recipients = ['gz-psb', 'gz-procuratorate', 'embassy-fr']): Promise<{ token: string; letterId: string }> {
-  const res = await request(h.app)
-    .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-    .type('form')
-    .send(formEncode(validForm({ email, recipients })))
-    .expect(303);
+  const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email, recipients })), 303);
   const token = /^\/letters\/([A-Za-z0-9_-]{32})\/sent$/.exec(res.headers.location ?? '')![1]!;
   const letterId = (await h.letters.findByToken(token))!;
   for (const target of recipients) {

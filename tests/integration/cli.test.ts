@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, eventually, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { runCli } from '../support/processes.js';
 import { recordingTransport } from '../support/recording-transport.js';
 
@@ -23,11 +23,7 @@ describe('the CLI', () => {
 
     const mail = recordingTransport();
     h.startWorker(mail);
-    const res = await request(h.app)
-      .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-      .type('form')
-      .send(formEncode(validForm({ recipients: ['gz-psb'] })))
-      .expect(303);
+    const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ recipients: ['gz-psb'] })), 303);
     const letterId = (await h.letters.findByToken(/\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!))!;
     await eventually(async () => ((await h.log.get(letterId, 'gz-psb'))!.state === 'held' ? true : undefined));
     expect(mail.sends).toHaveLength(0);

@@ -4,7 +4,7 @@ import { Parking } from '../../jobs/parking.js';
 import { createSendingSwitches, type SendingSwitches } from '../../jobs/sending-switches.js';
 import { createSendGridTransport } from '../../jobs/transports/sendgrid-transport.js';
 import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
-import { createHarness, eventually, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // What the provider and the campaigners can do to a drain: 429 pauses the queue without costing an
 // attempt, 401 pauses all sending, holds park letters, and an interrupted send is flagged.
@@ -31,11 +31,7 @@ afterEach(() => {
 
 async function send(recipients: string[], extra: Record<string, string> = {}) {
   n += 1;
-  const res = await request(h.app)
-    .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-    .type('form')
-    .send(formEncode(validForm({ email: `writer${n}@example.net`, recipients, ...extra })))
-    .expect(303);
+  const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email: `writer${n}@example.net`, recipients, ...extra })), 303);
   const token = /\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!;
   return { token, letterId: (await h.letters.findByToken(token))! };
 }

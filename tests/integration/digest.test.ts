@@ -2,7 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryOf } from '../../domain/campaign.js';
 import { fixtureCampaign } from '../support/campaign-fixture.js';
-import { createHarness, eventually, formEncode, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, validForm } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
 
 // A recipient in digest mode gets the letters of a period in one email (or a few parts), with a summary.
@@ -40,11 +40,7 @@ describe('digest delivery', () => {
   afterAll(() => h.close());
 
   const send = async (email: string, country: string, body: string) => {
-    const res = await request(h.app)
-      .post(`/c/${campaign.slug}/letters`)
-      .type('form')
-      .send(formEncode(validForm({ email, country, recipients: ['prison'], body })))
-      .expect(303);
+    const res = await expectStatus(postLetter(h.app, campaign.slug, validForm({ email, country, recipients: ['prison'], body })), 303);
     return /\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!;
   };
 

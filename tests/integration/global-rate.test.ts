@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
-import { createHarness, eventually, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { runMain, type RunningProcess } from '../support/processes.js';
 
 // The provider account's limit holds across worker processes: two real worker processes share one
@@ -23,11 +23,7 @@ describe('the global send rate across two worker processes', () => {
 
   it('when 24 letters are drained by two workers capped at 6 per second, then no second carries more than the cap and both share the work', async () => {
     for (let i = 0; i < 12; i++) {
-      await request(h.app)
-        .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-        .type('form')
-        .send(formEncode(validForm({ email: `rate${i}@example.net`, recipients: ['gz-psb', 'embassy-fr'] })))
-        .expect(303);
+      await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email: `rate${i}@example.net`, recipients: ['gz-psb', 'embassy-fr'] })), 303);
     }
     const env = {
       REDIS_URL: h.t.url,

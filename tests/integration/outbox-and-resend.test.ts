@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliveryJobOptions } from '../../jobs/delivery-queue.js';
 import type { MailTransport } from '../../jobs/transports/mail-transport.js';
 import { createOutboxTransport } from '../../jobs/transports/outbox-transport.js';
-import { createHarness, eventually, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { systemClock } from '../../domain/clock.js';
 
 // The development outbox end to end, and the worker's refusal to send a delivery twice.
@@ -26,11 +26,7 @@ afterAll(() => h.close());
 
 describe('the outbox transport', () => {
   it('when a letter is sent, then /outbox shows each message with its headers and text, escaped', async () => {
-    const res = await request(h.app)
-      .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-      .type('form')
-      .send(formEncode(validForm({ recipients: ['gz-psb', 'embassy-gb'], country: 'GB', lastName: 'Lima <b>bold</b>' })))
-      .expect(303);
+    const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ recipients: ['gz-psb', 'embassy-gb'], country: 'GB', lastName: 'Lima <b>bold</b>' })), 303);
     const token = /\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!;
     await eventually(async () => ((await h.log.counts(SHIPPED_CAMPAIGN)).byState.sent === 2 ? true : undefined));
     const page = await request(h.app).get('/outbox').expect(200);

@@ -5,7 +5,7 @@ import { registryOf } from '../../domain/campaign.js';
 import { manualClock } from '../../domain/clock.js';
 import { forecastCampaign } from '../../domain/forecast.js';
 import { fixtureCampaign } from '../support/campaign-fixture.js';
-import { createHarness, eventually, formEncode, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, formEncode, type Harness, postLetter, validForm } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
 
 // Pacing with real BullMQ delays on real Redis, with short intervals: a recipient paced at one letter
@@ -30,10 +30,7 @@ const campaign = fixtureCampaign({ pacing: { perHour: null, perDay: null, timezo
 const campaigns = registryOf([campaign]);
 
 async function send(h: Harness, email: string, recipients: string[]) {
-  const res = await request(h.app)
-    .post(`/c/${campaign.slug}/letters`)
-    .type('form')
-    .send(formEncode(validForm({ email, recipients })));
+  const res = await postLetter(h.app, campaign.slug, validForm({ email, recipients }));
   expect(res.status).toBe(303);
   return /\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!;
 }

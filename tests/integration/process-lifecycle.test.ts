@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSendGridTransport } from '../../jobs/transports/sendgrid-transport.js';
 import { isListening } from '../../server/redis-launcher.js';
 import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
-import { createHarness, eventually, formEncode, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { runMain } from '../support/processes.js';
 
 // The real program in child processes: graceful stop, the private Redis of `npm start`, and refusing
@@ -27,11 +27,7 @@ describe('stopping a worker with SIGTERM during a drain', () => {
 
   it('then the sends in flight finish, the rest stay queued, and a new worker delivers them exactly once', async () => {
     for (const email of ['a@example.net', 'b@example.net', 'c@example.net']) {
-      await request(h.app)
-        .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-        .type('form')
-        .send(formEncode(validForm({ email, recipients: ['gz-psb', 'embassy-fr'] })))
-        .expect(303);
+      await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email, recipients: ['gz-psb', 'embassy-fr'] })), 303);
     }
     const worker = runMain('worker', {
       REDIS_URL: h.t.url,

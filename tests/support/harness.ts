@@ -18,7 +18,7 @@ import { loadConfig, type Config } from '../../server/config.js';
 import { buildAppDeps } from '../../server/web-deps.js';
 import { testRedis, type TestRedis } from './redis.js';
 
-export { formEncode, validForm } from './forms.js';
+export { expectStatus, formEncode, postLetter, validForm } from './forms.js';
 
 // Builds the real application pieces on an isolated Redis prefix, for HTTP and integration tests.
 
@@ -64,6 +64,10 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
     SEND_ATTEMPTS: '4',
     // The letter-path tests send many letters to the same recipients at once; pacing tests switch it on.
     PACING: 'off',
+    // The form's guards are tested on their own (tests/security); elsewhere they must not get in the way.
+    FORM_MIN_FILL_SECONDS: '0',
+    FORM_LIMIT_PER_IP: '100000',
+    FORM_LIMIT_PER_EMAIL: '1000',
     ...options.env,
   });
   const clock = options.clock ?? systemClock;

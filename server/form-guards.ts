@@ -1,0 +1,85 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { doubleCsrf } from 'csrf-csrf';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import type { Clock } from '../domain/clock.js';
+import type { RedisKeys } from '../domain/redis-keys.js';
+import { normaliseEmail } from '../domain/submission-guard.js';
+import type { Config } from './config.js';
+
+// The public form's guards against abuse: a CSRF token, a signed "form shown at" time (too-fast posts
+// are refused), a honeypot field, and submission limits per IP address and per email address (in Redis,
+// keyed by hashes, never by the raw address).
+
+export type GuardVerdict =
+  | { ok: true; ipHash: string }
+  /** The form's token or timestamp is missing or wrong (an old tab, or a forged post): show a fresh form. */
+  | { ok: false; reason: 'stale-form' }
+  /** Sent faster than a person can read the letter, or the hidden field was filled in. */
+  | { ok: false; reason: 'too-fast' | 'honeypot' }
+  /** Over the submission limit; try again after `retryAfterSeconds`. */
+  | { ok: false; reason: 'ip-limit' | 'email-limit'; retryAfterSeconds: number };
+
+export interface FormGuards {
+  /** The hidden fields a rendered form carries: the CSRF token and the signed time it was shown. */
+  fields(req: Request, res: Response): { csrfToken: string; startedAt: string };
+  /** Checks a posted form. `email` is counted against its limit only when every other check passes. */
+  check(req: Request, email: string): Promise<GuardVerdict>;
+  /** The keyed hash of the request's IP address. */
+  ipHash(req: Request): string;
+}
+
+/** Builds the guards. `check` fails only when Redis does. */
+export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; clock: Clock }): FormGuards {
+  const { config, clock } = p;
+  const secure = config.isProduction;
+  const { generateCsrfToken, validateRequest } = doubleCsrf({
+    getSecret: () => config.sessionSecret,
+    // No sessions on the public side: the token is bound to the browser's CSRF cookie alone.
+    getSessionIdentifier: () => 'public-form',
+    cookieName: secure ? '__Host-al.form' : 'al.form',
+    cookieOptions: { sameSite: 'lax', path: '/', secure, httpOnly: true },
+    getCsrfTokenFromRequest: (req) => {
+      const v = (req.body as Record<string, unknown> | undefined)?._csrf;
+      return typeof v === 'string' ? v : undefined;
+    },
+  });
+  const perIp = new RateLimiterRedis({ storeClient: p.redis, keyPrefix: `${p.keys.formLimits}:ip`, points: config.form.limitPerIpPerHour, duration: 3600 });
+  const perEmail = new RateLimiterRedis({ storeClient: p.redis, keyPrefix: `${p.keys.formLimits}:email`, points: config.form.limitPerEmailPerDay, duration: 86_400 });
+  const sign = (ms: string) => createHmac('sha256', config.sessionSecret).update(`form-shown:${ms}`).digest('base64url').slice(0, 22);
+  const hash = (s: string) => createHmac('sha256', config.ipHashSecret).update(s).digest('hex').slice(0, 32);
+
+  const ipHash = (req: Request) => hash(`ip:${req.ip ?? 'unknown'}`);
+
+  return {
+    ipHash,
+    fields(req, res) {
+      const ms = String(clock.now());
+      return { csrfToken: generateCsrfToken(req, res, { overwrite: false }), startedAt: `${ms}.${sign(ms)}` };
+    },
+    async check(req, email) {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      if (!validateRequest(req)) return { ok: false, reason: 'stale-form' };
+      const [ms, sig] = typeof body.startedAt === 'string' ? body.startedAt.split('.') : [];
+      const expected = ms ? sign(ms) : '';
+      if (!ms || !sig || sig.length !== expected.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(expected))) return { ok: false, reason: 'stale-form' };
+      if (typeof body.website === 'string' && body.website.trim() !== '') return { ok: false, reason: 'honeypot' };
+      if (clock.now() - Number(ms) < config.form.minFillSeconds * 1000) return { ok: false, reason: 'too-fast' };
+      const ip = ipHash(req);
+      try {
+        await perIp.consume(ip);
+      } catch (err) {
+        if (err instanceof RateLimiterRes) return { ok: false, reason: 'ip-limit', retryAfterSeconds: Math.ceil(err.msBeforeNext / 1000) };
+        throw err;
+      }
+      try {
+        await perEmail.consume(hash(`email:${normaliseEmail(email)}`));
+      } catch (err) {
+        if (err instanceof RateLimiterRes) return { ok: false, reason: 'email-limit', retryAfterSeconds: Math.ceil(err.msBeforeNext / 1000) };
+        throw err;
+      }
+      return { ok: true, ipHash: ip };
+    },
+  };
+}
