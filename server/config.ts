@@ -67,8 +67,7 @@ function crossChecks(env: Record<string, string | undefined>): string[] {
   if (env.NODE_ENV === 'production') {
     if (transport === 'outbox') problems.push('MAIL_TRANSPORT: outbox sends nothing and is refused in production; set SENDGRID_API_KEY');
     if (!env.MAIL_FROM) problems.push("MAIL_FROM: is required in production: the campaign's verified sender address");
-    if ((env.ADMIN_PASSWORD || env.ADMIN_PASSWORD_HASH) && !env.SESSION_SECRET)
-      problems.push('SESSION_SECRET: is required in production when the dashboard is on (ADMIN_PASSWORD or ADMIN_PASSWORD_HASH)');
+    if (!env.SESSION_SECRET) problems.push("SESSION_SECRET: is required in production: it signs the forms' CSRF tokens (at least 32 characters, e.g. openssl rand -base64 48)");
     if (!env.PUBLIC_URL) problems.push('PUBLIC_URL: is required in production: the address supporters use, e.g. https://letters.example.org');
   }
   if (env.METRICS_PORT && !env.METRICS_TOKEN)

@@ -71,7 +71,7 @@ describe('the outbox transport', () => {
   });
 
   it('when the production flag is on, then /outbox does not exist', async () => {
-    const prod = createHarness('outbox-prod', { env: { NODE_ENV: 'production', SENDGRID_API_KEY: 'SG.x', MAIL_FROM: 'letters@example.org' } });
+    const prod = createHarness('outbox-prod', { env: { NODE_ENV: 'production', SENDGRID_API_KEY: 'SG.x', MAIL_FROM: 'letters@example.org', SESSION_SECRET: 'a-production-secret-of-32-characters!' } });
     await request(prod.app).get('/outbox').expect(404);
     await prod.close();
   });

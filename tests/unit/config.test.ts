@@ -35,6 +35,7 @@ describe('configuration', () => {
     expect(msg).toMatch(/MAIL_FROM/);
     expect(msg).toMatch(/PUBLIC_URL/);
     expect(msg).toMatch(/SEND_RATE_PER_SECOND/);
+    expect(msg).toMatch(/SESSION_SECRET: is required in production/);
     expect(msg).not.toContain('SG.secret-value');
   });
 
