@@ -16,6 +16,7 @@ export const DELIVERY_STATES = [
   'bounced',
   'dropped',
   'failed',
+  'cancelled',
 ] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
@@ -37,6 +38,7 @@ export const GLOSSARY: Record<DeliveryState, { label: string; meaning: string }>
   bounced: { label: 'Bounced', meaning: "The recipient's mail server refused the letter; the reason is shown." },
   dropped: { label: 'Not delivered', meaning: 'The mail provider did not deliver the letter; the reason is shown.' },
   failed: { label: 'Failed', meaning: 'The letter could not be sent; the reason is shown.' },
+  cancelled: { label: 'Cancelled', meaning: 'The writer withdrew the letter before it was sent.' },
 };
 
 /** States a delivery can start in when its letter is accepted (which one depends on the recipient's pacing and mode). */
@@ -62,6 +64,8 @@ export const TRANSITIONS = [
   { event: 'released-to-digest', from: ['held'], to: 'in-digest' },
   { event: 'digest-sent', from: ['in-digest'], to: 'sent' },
   { event: 'campaigner-retry', from: ['failed', 'bounced', 'dropped'], to: 'queued' },
+  // The writer deleted their letter: what was not yet sent is not sent.
+  { event: 'writer-cancelled', from: ['queued', 'waiting', 'in-digest', 'held', 'retrying'], to: 'cancelled' },
   // Events reported by the provider's webhook; they may arrive out of order or before "sent" is recorded.
   { event: 'provider-delivered', from: ['sending', 'sent', 'deferred'], to: 'delivered' },
   { event: 'provider-deferred', from: ['sending', 'sent'], to: 'deferred' },
@@ -72,7 +76,7 @@ export const TRANSITIONS = [
 export type DeliveryEvent = (typeof TRANSITIONS)[number]['event'];
 
 /** States in which nothing more will happen unless the provider reports on it or a person acts. */
-export const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'bounced', 'dropped', 'failed']);
+export const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'bounced', 'dropped', 'failed', 'cancelled']);
 
 /** States that count as "reached the provider" for campaign totals. */
 export const SENT_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'deferred', 'bounced', 'dropped']);

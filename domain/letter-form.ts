@@ -79,7 +79,10 @@ export function letterFormSchema(campaign: Campaign) {
       .transform((ids) => [...new Set(ids)]),
     subject: singleLine('a subject', 1, 200),
     body: multiLine('your letter', 20, campaign.letter.maxLength),
-    keepInformed: z.literal('yes', { error: 'Tick the box or leave it empty.' }).optional().transform((v) => v === 'yes'),
+    keepInformed: z
+      .literal('yes', { error: 'Tick the box or leave it empty.' })
+      .optional()
+      .transform((v) => v === 'yes'),
   });
 }
 

@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import type { Campaign } from './campaign.js';
 import type { Clock } from './clock.js';
 import { initialDeliveryJson, parseDelivery, type DeliveryPlan, type DeliveryRecord } from './delivery-log.js';
+import { createHash } from 'node:crypto';
 import { hashToken, isStatusTokenShape, newLetterId, newStatusToken } from './ids.js';
+import { normaliseEmail } from './submission-guard.js';
 import type { LetterDraft } from './letter-form.js';
 import type { RedisKeys } from './redis-keys.js';
 
@@ -169,8 +171,41 @@ export class LetterStore {
   /** Adds another status token for a letter (a link sent again by email); the token is stored only as a hash. */
   async addToken(letterId: string): Promise<string> {
     const token = newStatusToken();
-    await this.redis.set(this.keys.token(hashToken(token)), letterId);
+    const hash = hashToken(token);
+    const letterKey = this.keys.letter(letterId);
+    // Remember the extra token's hash on the letter, so deleting the letter deletes every link to it.
+    const previous = (await this.redis.hget(letterKey, 'tx')) ?? '';
+    await this.redis
+      .multi()
+      .set(this.keys.token(hash), letterId)
+      .hset(letterKey, 'tx', previous ? `${previous},${hash}` : hash)
+      .exec();
     return token;
+  }
+
+  /**
+   * Deletes everything personal about a letter: the letter itself (names, email, text, IP hash,
+   * consent), every status link, its place in the index and in digest and parked lists, and the
+   * "one letter per supporter" claims (email hashes). The campaign's counters stay. Deliveries should be
+   * final (or cancelled) first. Returns false when there was no such letter.
+   */
+  async purge(letterId: string): Promise<boolean> {
+    const h = await this.redis.hgetall(this.keys.letter(letterId));
+    if (!h.c) return false;
+    const campaign = h.c;
+    const recipients = (h.r ?? '').split(',').filter(Boolean);
+    const tokenHashes = [h.th, ...(h.tx ?? '').split(',')].filter((x): x is string => !!x);
+    const emailHash = createHash('sha256')
+      .update(`email:${normaliseEmail(h.em ?? '')}`)
+      .digest('hex');
+    const multi = this.redis.multi().del(this.keys.letter(letterId)).zrem(this.keys.letterIndex(campaign), letterId);
+    for (const th of tokenHashes) multi.del(this.keys.token(th));
+    for (const t of recipients) {
+      multi.zrem(this.keys.digestPending(campaign, t), letterId).zrem(this.keys.parked(campaign, t), letterId).srem(this.keys.failed(campaign, t), letterId);
+      multi.del(this.keys.dedupe(campaign, t, emailHash));
+    }
+    await execOrThrow(multi);
+    return true;
   }
 
   /** The letter id a status token opens; undefined for an unknown or malformed token (no Redis call then). */

@@ -44,7 +44,13 @@ export interface SubmissionDeps {
  * the stored letter removed, so a letter is either stored and queued or not kept at all (throws
  * SubmissionUnavailableError).
  */
-export async function submitLetter(deps: SubmissionDeps, campaign: Campaign, draft: LetterDraft, submissionId?: string, meta: LetterMeta = {}): Promise<SubmissionResult> {
+export async function submitLetter(
+  deps: SubmissionDeps,
+  campaign: Campaign,
+  draft: LetterDraft,
+  submissionId?: string,
+  meta: LetterMeta = {},
+): Promise<SubmissionResult> {
   let claim;
   try {
     claim = submissionId ? await deps.guard.claimSubmission(submissionId) : ({ kind: 'new' } as const);

@@ -51,7 +51,11 @@ export class CampaignerActions {
     const jobId = deliveryJobId(letterId, targetId);
     const old = await this.deps.queue.getJob(jobId);
     if (old) await old.remove();
-    await this.deps.queue.add('deliver', { campaign, letterId, targetId }, { ...deliveryJobOptions(this.deps.retry), jobId, delay: Math.max(0, due - this.deps.clock.now()) });
+    await this.deps.queue.add(
+      'deliver',
+      { campaign, letterId, targetId },
+      { ...deliveryJobOptions(this.deps.retry), jobId, delay: Math.max(0, due - this.deps.clock.now()) },
+    );
     return true;
   }
 
@@ -68,7 +72,11 @@ export class CampaignerActions {
     const id = randomBytes(12).toString('hex');
     const request: TestLetterRequest = { campaign, targetId, to, requestedAt: this.deps.clock.now() };
     await this.deps.redis.set(this.deps.keys.testLetter(id), JSON.stringify(request), 'EX', 86_400);
-    await this.deps.queue.add('test-letter', { campaign, requestId: id }, { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, jobId: `test-letter.${id}`, removeOnComplete: true, removeOnFail: { age: 86_400 } });
+    await this.deps.queue.add(
+      'test-letter',
+      { campaign, requestId: id },
+      { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, jobId: `test-letter.${id}`, removeOnComplete: true, removeOnFail: { age: 86_400 } },
+    );
     return id;
   }
 

@@ -37,9 +37,22 @@ export function createSendTestLetterProcessor(deps: SendTestLetterDeps): (job: J
       campaign,
       target,
       letterId: parsed.data.requestId.padEnd(32, '0'),
-      letter: { firstName: 'Test', lastName: 'Letter', email: request.to, country: 'GB', recipients: [target.id], subject: campaign.letter.subject, body: campaign.letterBody },
+      letter: {
+        firstName: 'Test',
+        lastName: 'Letter',
+        email: request.to,
+        country: 'GB',
+        recipients: [target.id],
+        subject: campaign.letter.subject,
+        body: campaign.letterBody,
+      },
     });
-    const test: OutgoingEmail = { ...email, to: { email: request.to, name: email.to.name }, subject: `[TEST] ${email.subject}`, customArgs: { campaign: campaign.slug, kind: 'test-letter' } };
+    const test: OutgoingEmail = {
+      ...email,
+      to: { email: request.to, name: email.to.name },
+      subject: `[TEST] ${email.subject}`,
+      customArgs: { campaign: campaign.slug, kind: 'test-letter' },
+    };
     const save = (result: TestLetterRequest['result']) => deps.redis.set(key, JSON.stringify({ ...request, result }), 'KEEPTTL');
     try {
       const { messageId } = await deps.transport.send(test);

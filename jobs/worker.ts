@@ -28,6 +28,7 @@ import { Parking } from './parking.js';
 import { createSendDigestProcessor } from './send-digest.js';
 import { createSendStatusLinkProcessor } from './send-status-link.js';
 import { createSendTestLetterProcessor } from './send-test-letter.js';
+import { createRetentionProcessor } from './retention.js';
 import type { MailTransport } from './transports/mail-transport.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -55,6 +56,8 @@ export interface WorkerDeps {
     eventLogMax: number;
     /** False when pacing is switched off (PACING=off). */
     pacing: boolean;
+    /** Days after which finished letters' personal data is deleted (checked every hour). */
+    retentionDays: number;
   };
   random?: () => number;
   /** Send latency and provider errors for Prometheus, on the registry the process serves. */
@@ -130,6 +133,20 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     logger: deps.logger,
   });
 
+  const retention = createRetentionProcessor({
+    redis: connection,
+    keys,
+    campaigns: deps.campaigns,
+    letters,
+    clock,
+    logger: deps.logger,
+    retentionDays: settings.retentionDays,
+  });
+  // One scheduler for the whole deployment (upserting it from every worker is idempotent).
+  void queue
+    .upsertJobScheduler('retention', { every: 3_600_000 }, { name: 'retention', data: {} as QueueJobData, opts: { removeOnComplete: true, removeOnFail: 10 } })
+    .catch((err: unknown) => deps.logger.error({ err }, 'could not schedule retention'));
+
   const processor = async (job: Job<QueueJobData>, token?: string) => {
     switch (job.name) {
       case 'deliver':
@@ -140,6 +157,8 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         return statusLink(job as Job<StatusLinkJob>);
       case 'test-letter':
         return testLetter(job as Job<TestLetterJob>);
+      case 'retention':
+        return retention(job);
       default:
         throw new Error(`unknown job name "${job.name}"`);
     }

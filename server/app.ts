@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { APP_ROOT } from '../domain/app-root.js';
 import type { CampaignRegistry } from '../domain/campaign.js';
-import type { Clock } from '../domain/clock.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import type { DeliveryScheduler } from '../domain/letter-submission.js';
@@ -27,6 +27,7 @@ import { campaignRoutes } from './routes/campaign-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { letterRoutes } from './routes/letter-routes.js';
 import { outboxRoutes } from './routes/outbox-routes.js';
+import { formGuards } from './form-guards.js';
 import { adminOffRoutes, adminRoutes } from './admin/admin-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
 import { metricsRoutes } from './routes/metrics-routes.js';
@@ -105,8 +106,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(viewHelpers(deps.config));
 
   app.use(healthRoutes(deps));
-  app.use(campaignRoutes(deps));
-  app.use(letterRoutes(deps));
+  const guards = formGuards({ config: deps.config, redis: deps.redis, keys: deps.keys, clock: deps.clock ?? systemClock });
+  app.use(campaignRoutes(deps, guards));
+  app.use(letterRoutes(deps, guards));
   app.use(deps.config.admin ? adminRoutes(deps) : adminOffRoutes());
   app.use(webhookRoutes(deps));
   if (!deps.config.isProduction) app.use(outboxRoutes(deps));

@@ -51,6 +51,7 @@ const envSchema = z.object({
   FORM_LIMIT_PER_EMAIL: int(1, 10_000).default(10),
   FORM_MIN_FILL_SECONDS: int(0, 600).default(4),
   IP_HASH_SECRET: z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
+  RETENTION_DAYS: int(1, 3650).default(180),
   ADMIN_SESSION_HOURS: int(1, 24 * 14).default(8),
   LOGIN_MAX_FAILURES: int(1, 100).default(5),
   LOGIN_LOCKOUT_MINUTES: int(1, 24 * 60).default(15),
@@ -67,7 +68,8 @@ function crossChecks(env: Record<string, string | undefined>): string[] {
   if (env.NODE_ENV === 'production') {
     if (transport === 'outbox') problems.push('MAIL_TRANSPORT: outbox sends nothing and is refused in production; set SENDGRID_API_KEY');
     if (!env.MAIL_FROM) problems.push("MAIL_FROM: is required in production: the campaign's verified sender address");
-    if (!env.SESSION_SECRET) problems.push("SESSION_SECRET: is required in production: it signs the forms' CSRF tokens (at least 32 characters, e.g. openssl rand -base64 48)");
+    if (!env.SESSION_SECRET)
+      problems.push("SESSION_SECRET: is required in production: it signs the forms' CSRF tokens (at least 32 characters, e.g. openssl rand -base64 48)");
     if (!env.PUBLIC_URL) problems.push('PUBLIC_URL: is required in production: the address supporters use, e.g. https://letters.example.org');
   }
   if (env.METRICS_PORT && !env.METRICS_TOKEN)
@@ -115,6 +117,8 @@ export interface Config {
   form: { limitPerIpPerHour: number; limitPerEmailPerDay: number; minFillSeconds: number };
   /** Keys the hash under which IP addresses are kept (never raw). */
   ipHashSecret: string;
+  /** Days after which a finished letter's personal data is deleted (the counts stay). */
+  retentionDays: number;
   /** GET /metrics (Prometheus): off (404) without a token; a worker process serves it on `port` when set. */
   metrics: { token?: string; port?: number };
 }
@@ -179,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionSecret,
     form: { limitPerIpPerHour: e.FORM_LIMIT_PER_IP, limitPerEmailPerDay: e.FORM_LIMIT_PER_EMAIL, minFillSeconds: e.FORM_MIN_FILL_SECONDS },
     ipHashSecret: e.IP_HASH_SECRET ?? sessionSecret,
+    retentionDays: e.RETENTION_DAYS,
     metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
   };
 }

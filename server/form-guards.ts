@@ -28,6 +28,8 @@ export interface FormGuards {
   check(req: Request, email: string): Promise<GuardVerdict>;
   /** The keyed hash of the request's IP address. */
   ipHash(req: Request): string;
+  /** True when a posted form carries a valid CSRF token (for forms other than the letter's). */
+  validCsrf(req: Request): boolean;
 }
 
 /** Builds the guards. `check` fails only when Redis does. */
@@ -46,7 +48,12 @@ export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; c
     },
   });
   const perIp = new RateLimiterRedis({ storeClient: p.redis, keyPrefix: `${p.keys.formLimits}:ip`, points: config.form.limitPerIpPerHour, duration: 3600 });
-  const perEmail = new RateLimiterRedis({ storeClient: p.redis, keyPrefix: `${p.keys.formLimits}:email`, points: config.form.limitPerEmailPerDay, duration: 86_400 });
+  const perEmail = new RateLimiterRedis({
+    storeClient: p.redis,
+    keyPrefix: `${p.keys.formLimits}:email`,
+    points: config.form.limitPerEmailPerDay,
+    duration: 86_400,
+  });
   const sign = (ms: string) => createHmac('sha256', config.sessionSecret).update(`form-shown:${ms}`).digest('base64url').slice(0, 22);
   const hash = (s: string) => createHmac('sha256', config.ipHashSecret).update(s).digest('hex').slice(0, 32);
 
@@ -54,6 +61,7 @@ export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; c
 
   return {
     ipHash,
+    validCsrf: (req) => validateRequest(req),
     fields(req, res) {
       const ms = String(clock.now());
       return { csrfToken: generateCsrfToken(req, res, { overwrite: false }), startedAt: `${ms}.${sign(ms)}` };
@@ -63,7 +71,8 @@ export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; c
       if (!validateRequest(req)) return { ok: false, reason: 'stale-form' };
       const [ms, sig] = typeof body.startedAt === 'string' ? body.startedAt.split('.') : [];
       const expected = ms ? sign(ms) : '';
-      if (!ms || !sig || sig.length !== expected.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(expected))) return { ok: false, reason: 'stale-form' };
+      if (!ms || !sig || sig.length !== expected.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(expected)))
+        return { ok: false, reason: 'stale-form' };
       if (typeof body.website === 'string' && body.website.trim() !== '') return { ok: false, reason: 'honeypot' };
       if (clock.now() - Number(ms) < config.form.minFillSeconds * 1000) return { ok: false, reason: 'too-fast' };
       const ip = ipHash(req);

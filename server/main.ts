@@ -148,6 +148,7 @@ async function startWorker(
       maxDigestBytes: config.digestMaxBytes,
       eventLogMax: config.eventLogMax,
       pacing: config.delivery.pacing,
+      retentionDays: config.retentionDays,
     },
   });
   logger.info(

@@ -7,7 +7,7 @@ import { SENT_STATES } from '../../domain/delivery-states.js';
 import { initialFormValues, parseLetterForm, type LetterFormResult, type LetterFormValues } from '../../domain/letter-form.js';
 import { SubmissionUnavailableError, submitLetter } from '../../domain/letter-submission.js';
 import type { AppDeps } from '../app.js';
-import { formGuards } from '../form-guards.js';
+import type { FormGuards } from '../form-guards.js';
 import { readLetterCookie, rememberLetter } from '../letter-cookie.js';
 
 // The campaign page, its form, and the public counters.
@@ -22,17 +22,19 @@ interface PageExtras {
 /** What the supporter is told when a guard refuses the form (their text is always kept). */
 const GUARD_MESSAGES = {
   'stale-form': 'This form had expired, so your letter was not sent. Nothing you typed is lost: please check it and press “Send my letter” again.',
-  'too-fast': 'Your letter was sent very quickly after the page opened, so it was not sent. Please take a moment to read it, then press “Send my letter” again.',
+  'too-fast':
+    'Your letter was sent very quickly after the page opened, so it was not sent. Please take a moment to read it, then press “Send my letter” again.',
   honeypot: 'Your letter could not be accepted. If your browser filled in a hidden field automatically, please clear it and try again.',
-  'ip-limit': 'Many letters have been sent from your network in the last hour, so this one could not be accepted just now. Your text is kept below: please try again later.',
-  'email-limit': 'This email address has sent many letters today, so this one could not be accepted just now. Your text is kept below: please try again tomorrow.',
+  'ip-limit':
+    'Many letters have been sent from your network in the last hour, so this one could not be accepted just now. Your text is kept below: please try again later.',
+  'email-limit':
+    'This email address has sent many letters today, so this one could not be accepted just now. Your text is kept below: please try again tomorrow.',
 } as const;
 const GUARD_STATUS = { 'stale-form': 403, 'too-fast': 422, honeypot: 422, 'ip-limit': 429, 'email-limit': 429 } as const;
 
 /** GET /, GET /c/:slug, POST /c/:slug/letters, GET /c/:slug/stats.json. */
-export function campaignRoutes(deps: AppDeps): Router {
+export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
   const router = Router();
-  const guards = formGuards({ config: deps.config, redis: deps.redis, keys: deps.keys, clock: deps.clock ?? { now: () => Date.now() } });
   const parseForm = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 100 });
 
   const countsOrNull = async (slug: string): Promise<CampaignCounts | null> => {

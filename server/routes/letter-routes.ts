@@ -1,15 +1,18 @@
-import { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import type { Campaign } from '../../domain/campaign.js';
 import { countryName } from '../../domain/countries.js';
 import { FINAL_STATES, GLOSSARY } from '../../domain/delivery-states.js';
 import type { StoredLetter } from '../../domain/letter-store.js';
+import { withdrawLetter } from '../../jobs/letter-removal.js';
 import type { AppDeps } from '../app.js';
+import type { FormGuards } from '../form-guards.js';
 
 // The supporter's private pages, opened by the unguessable token in the status link.
 
-/** GET /letters/:token (status) and GET /letters/:token/sent (confirmation). */
-export function letterRoutes(deps: AppDeps): Router {
+/** GET /letters/:token (status), GET /letters/:token/sent (confirmation), GET and POST /letters/:token/delete. */
+export function letterRoutes(deps: AppDeps, guards: FormGuards): Router {
   const router = Router();
+  const parseForm = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
 
   const load = async (req: Request, res: Response): Promise<{ letter: StoredLetter; campaign: Campaign } | undefined> => {
     // Status pages are private: never cached, never indexed, never sent as a referrer.
@@ -46,6 +49,32 @@ export function letterRoutes(deps: AppDeps): Router {
     if (!found) return;
     const model = view(req, found.letter, found.campaign);
     res.render('letter-status', { title: 'Your letter', ...model, allFinal: model.deliveries.every((d) => d.final) });
+  });
+
+  // Deleting one's data: a page that says what will happen, and a POST (with a CSRF token) that does it.
+  router.get('/letters/:token/delete', async (req, res) => {
+    const found = await load(req, res);
+    if (!found) return;
+    const model = view(req, found.letter, found.campaign);
+    res.render('letter-delete', { title: 'Delete your letter', ...model, csrfToken: guards.fields(req, res).csrfToken, token: String(req.params.token) });
+  });
+
+  router.post('/letters/:token/delete', parseForm, async (req, res) => {
+    const found = await load(req, res);
+    if (!found) return;
+    if (!guards.validCsrf(req)) {
+      const model = view(req, found.letter, found.campaign);
+      return res.status(403).render('letter-delete', {
+        title: 'Delete your letter',
+        ...model,
+        csrfToken: guards.fields(req, res).csrfToken,
+        token: String(req.params.token),
+        error: 'This page had expired, so nothing was deleted. Please press the button again.',
+      });
+    }
+    const result = await withdrawLetter({ letters: deps.letters, log: deps.log, queue: deps.queue }, found.letter.id);
+    deps.logger.info({ event: 'letter-withdrawn', letter: found.letter.id, ...result }, 'a writer deleted their letter');
+    res.render('letter-deleted', { title: 'Your letter has been deleted', campaign: found.campaign, result });
   });
 
   router.get('/letters/:token/sent', async (req, res) => {

@@ -118,8 +118,7 @@ describe('the last 60 minutes', () => {
     const c = createHarness('dashboard-hour', { env: ADMIN_ENV, clock });
     try {
       const admin = await loginAsAdmin(c.app);
-      const post = (email: string) =>
-        expectStatus(postLetter(c.app, SHIPPED_CAMPAIGN, validForm({ email, recipients: ['gz-psb'] })), 303);
+      const post = (email: string) => expectStatus(postLetter(c.app, SHIPPED_CAMPAIGN, validForm({ email, recipients: ['gz-psb'] })), 303);
       await post('early@example.net');
       clock.advance(60 * 60_000);
       await post('late@example.net');

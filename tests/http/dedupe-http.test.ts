@@ -51,7 +51,10 @@ describe('a second letter from the same supporter to the same recipient', () => 
     expect(cookie).toMatch(/SameSite=Lax/);
     const token = /\/letters\/([^/]+)\/sent/.exec(first.headers.location!)![1]!;
     const body = 'A second, different letter to the same bureau.';
-    const second = await expectStatus(post(validForm({ email: 'cookie@example.net', recipients: ['gz-psb', 'gz-procuratorate'], body }), cookie.split(';')[0]), 409);
+    const second = await expectStatus(
+      post(validForm({ email: 'cookie@example.net', recipients: ['gz-psb', 'gz-procuratorate'], body }), cookie.split(';')[0]),
+      409,
+    );
     expect(second.text).toContain('You have already written to Guangzhou Municipal Public Security Bureau');
     expect(second.text).toContain(`<a href="/letters/${token}">See your first letter and its delivery</a>`);
     expect(second.text).toContain(`>${body}</textarea>`);

@@ -26,7 +26,10 @@ afterAll(() => h.close());
 
 describe('the outbox transport', () => {
   it('when a letter is sent, then /outbox shows each message with its headers and text, escaped', async () => {
-    const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ recipients: ['gz-psb', 'embassy-gb'], country: 'GB', lastName: 'Lima <b>bold</b>' })), 303);
+    const res = await expectStatus(
+      postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ recipients: ['gz-psb', 'embassy-gb'], country: 'GB', lastName: 'Lima <b>bold</b>' })),
+      303,
+    );
     const token = /\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!;
     await eventually(async () => ((await h.log.counts(SHIPPED_CAMPAIGN)).byState.sent === 2 ? true : undefined));
     const page = await request(h.app).get('/outbox').expect(200);
@@ -71,7 +74,9 @@ describe('the outbox transport', () => {
   });
 
   it('when the production flag is on, then /outbox does not exist', async () => {
-    const prod = createHarness('outbox-prod', { env: { NODE_ENV: 'production', SENDGRID_API_KEY: 'SG.x', MAIL_FROM: 'letters@example.org', SESSION_SECRET: 'a-production-secret-of-32-characters!' } });
+    const prod = createHarness('outbox-prod', {
+      env: { NODE_ENV: 'production', SENDGRID_API_KEY: 'SG.x', MAIL_FROM: 'letters@example.org', SESSION_SECRET: 'a-production-secret-of-32-characters!' },
+    });
     await request(prod.app).get('/outbox').expect(404);
     await prod.close();
   });

@@ -38,7 +38,12 @@ export async function formFields(app: Express, slug: string, cookie?: string): P
  * Posts a letter as a browser does: opens the campaign page first for its hidden fields and cookies,
  * then sends the form. `form` fields override the page's (e.g. a given submission id).
  */
-export async function postLetter(app: Express, slug: string, form: Record<string, string | string[]>, opts: { cookie?: string } = {}): Promise<request.Response> {
+export async function postLetter(
+  app: Express,
+  slug: string,
+  form: Record<string, string | string[]>,
+  opts: { cookie?: string } = {},
+): Promise<request.Response> {
   const { fields, cookie } = await formFields(app, slug, opts.cookie);
   return request(app)
     .post(`/c/${slug}/letters`)

@@ -106,6 +106,7 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
           maxDigestBytes: config.digestMaxBytes,
           eventLogMax: config.eventLogMax,
           pacing: config.delivery.pacing,
+          retentionDays: config.retentionDays,
           ...settings,
         },
       });

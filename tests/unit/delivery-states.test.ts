@@ -34,6 +34,6 @@ describe('the delivery transitions table', () => {
       expect(GLOSSARY[s].label.length).toBeGreaterThan(0);
       expect(GLOSSARY[s].meaning.length).toBeGreaterThan(10);
     }
-    expect([...FINAL_STATES].sort()).toEqual(['bounced', 'delivered', 'dropped', 'failed', 'sent']);
+    expect([...FINAL_STATES].sort()).toEqual(['bounced', 'cancelled', 'delivered', 'dropped', 'failed', 'sent']);
   });
 });
