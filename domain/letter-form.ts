@@ -10,7 +10,7 @@ export const LETTER_FORM_FIELDS = ['firstName', 'lastName', 'email', 'country', 
 export type LetterFormField = (typeof LETTER_FORM_FIELDS)[number];
 
 /** Field names the form may carry besides the letter's own (added by the page, not typed). */
-const PAGE_FIELDS = new Set(['_csrf', 'website', 'startedAt', 'send', 'submission']);
+const PAGE_FIELDS = new Set(['_csrf', 'website', 'startedAt', 'send', 'submission', 'cf-turnstile-response', 'h-captcha-response', 'g-recaptcha-response']);
 
 /** What the supporter typed, as strings, to put back into the form after an error. */
 export interface LetterFormValues {

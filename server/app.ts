@@ -28,6 +28,7 @@ import { healthRoutes } from './routes/health-routes.js';
 import { letterRoutes } from './routes/letter-routes.js';
 import { outboxRoutes } from './routes/outbox-routes.js';
 import { formGuards } from './form-guards.js';
+import { CAPTCHA_WIDGETS } from './captcha.js';
 import { adminOffRoutes, adminRoutes } from './admin/admin-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
 import { metricsRoutes } from './routes/metrics-routes.js';
@@ -69,6 +70,7 @@ export interface AppDeps {
 /** Builds the Express app. Starts nothing: the caller listens. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
+  const captchaOrigins = deps.config.captcha ? [CAPTCHA_WIDGETS[deps.config.captcha.provider].origin] : [];
   app.disable('x-powered-by');
   app.set('trust proxy', deps.config.trustProxy);
   app.set('views', path.join(APP_ROOT, 'views'));
@@ -90,7 +92,9 @@ export function createApp(deps: AppDeps): Express {
       contentSecurityPolicy: {
         directives: {
           defaultSrc: ["'self'"],
-          scriptSrc: ["'self'"],
+          // The optional captcha's own script and frame are the only third-party resources allowed.
+          scriptSrc: ["'self'", ...captchaOrigins],
+          frameSrc: captchaOrigins.length ? captchaOrigins : ["'none'"],
           styleSrc: ["'self'"],
           imgSrc: ["'self'", 'data:'],
           formAction: ["'self'"],

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { APP_ROOT } from '../domain/app-root.js';
+import { CAPTCHA_VERIFY_URLS } from './captcha.js';
 import { isSendgridPublicKey } from './sendgrid-signature.js';
 
 // The whole configuration: one zod schema over process.env, parsed once at start-up.
@@ -51,6 +52,10 @@ const envSchema = z.object({
   FORM_LIMIT_PER_EMAIL: int(1, 10_000).default(10),
   FORM_MIN_FILL_SECONDS: int(0, 600).default(4),
   IP_HASH_SECRET: z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
+  CAPTCHA_PROVIDER: z.enum(['off', 'turnstile', 'hcaptcha']).default('off'),
+  CAPTCHA_SITE_KEY: z.string().min(1).optional(),
+  CAPTCHA_SECRET: z.string().min(1).optional(),
+  CAPTCHA_VERIFY_URL: z.url().optional(),
   RETENTION_DAYS: int(1, 3650).default(180),
   ADMIN_SESSION_HOURS: int(1, 24 * 14).default(8),
   LOGIN_MAX_FAILURES: int(1, 100).default(5),
@@ -65,6 +70,10 @@ function crossChecks(env: Record<string, string | undefined>): string[] {
   const problems: string[] = [];
   const transport = env.MAIL_TRANSPORT ?? (env.SENDGRID_API_KEY ? 'sendgrid' : 'outbox');
   if (transport === 'sendgrid' && !env.SENDGRID_API_KEY) problems.push('SENDGRID_API_KEY: is required when MAIL_TRANSPORT=sendgrid');
+  if (env.CAPTCHA_PROVIDER && env.CAPTCHA_PROVIDER !== 'off') {
+    if (!env.CAPTCHA_SITE_KEY) problems.push(`CAPTCHA_SITE_KEY: is required when CAPTCHA_PROVIDER=${env.CAPTCHA_PROVIDER}`);
+    if (!env.CAPTCHA_SECRET) problems.push(`CAPTCHA_SECRET: is required when CAPTCHA_PROVIDER=${env.CAPTCHA_PROVIDER}`);
+  }
   if (env.NODE_ENV === 'production') {
     if (transport === 'outbox') problems.push('MAIL_TRANSPORT: outbox sends nothing and is refused in production; set SENDGRID_API_KEY');
     if (!env.MAIL_FROM) problems.push("MAIL_FROM: is required in production: the campaign's verified sender address");
@@ -119,6 +128,8 @@ export interface Config {
   ipHashSecret: string;
   /** Days after which a finished letter's personal data is deleted (the counts stay). */
   retentionDays: number;
+  /** The optional captcha on the letter form; null when off. */
+  captcha: { provider: 'turnstile' | 'hcaptcha'; siteKey: string; secret: string; verifyUrl: string } | null;
   /** GET /metrics (Prometheus): off (404) without a token; a worker process serves it on `port` when set. */
   metrics: { token?: string; port?: number };
 }
@@ -184,6 +195,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     form: { limitPerIpPerHour: e.FORM_LIMIT_PER_IP, limitPerEmailPerDay: e.FORM_LIMIT_PER_EMAIL, minFillSeconds: e.FORM_MIN_FILL_SECONDS },
     ipHashSecret: e.IP_HASH_SECRET ?? sessionSecret,
     retentionDays: e.RETENTION_DAYS,
+    captcha:
+      e.CAPTCHA_PROVIDER === 'off'
+        ? null
+        : {
+            provider: e.CAPTCHA_PROVIDER,
+            siteKey: e.CAPTCHA_SITE_KEY!,
+            secret: e.CAPTCHA_SECRET!,
+            verifyUrl: e.CAPTCHA_VERIFY_URL ?? CAPTCHA_VERIFY_URLS[e.CAPTCHA_PROVIDER],
+          },
     metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
   };
 }

@@ -7,6 +7,7 @@ import { SENT_STATES } from '../../domain/delivery-states.js';
 import { initialFormValues, parseLetterForm, type LetterFormResult, type LetterFormValues } from '../../domain/letter-form.js';
 import { SubmissionUnavailableError, submitLetter } from '../../domain/letter-submission.js';
 import type { AppDeps } from '../app.js';
+import { CAPTCHA_WIDGETS, verifyCaptcha } from '../captcha.js';
 import type { FormGuards } from '../form-guards.js';
 import { readLetterCookie, rememberLetter } from '../letter-cookie.js';
 
@@ -60,6 +61,7 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     res.status(status).render('campaign', {
       title: campaign.headline,
       csrfToken: hidden.csrfToken,
+      captcha: deps.config.captcha ? { siteKey: deps.config.captcha.siteKey, ...CAPTCHA_WIDGETS[deps.config.captcha.provider] } : null,
       startedAt: hidden.startedAt,
       campaign,
       values,
@@ -94,6 +96,18 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     if (!result.ok) return renderCampaign(req, res, campaign, result.values, result.errors, 422);
     const submissionId = typeof req.body.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
     const values: LetterFormValues = { ...result.draft, keepInformed: !!result.draft.keepInformed };
+    if (deps.config.captcha) {
+      const answer = (req.body as Record<string, unknown>)[CAPTCHA_WIDGETS[deps.config.captcha.provider].field];
+      const captcha = await verifyCaptcha(deps.config.captcha, answer, req.ip);
+      if (captcha !== 'passed') {
+        deps.logger.info({ event: 'form-refused', reason: `captcha-${captcha}` }, 'letter refused by the captcha');
+        const message =
+          captcha === 'failed'
+            ? 'Please complete the check above the “Send” button (it shows that a person is writing), then send again. Your text is kept.'
+            : 'The check that shows a person is writing could not be verified just now. Your text is kept: please try again in a minute.';
+        return renderCampaign(req, res, campaign, values, { form: message }, captcha === 'failed' ? 422 : 503);
+      }
+    }
     const verdict = await guards.check(req, result.draft.email);
     if (!verdict.ok) {
       deps.logger.info({ event: 'form-refused', reason: verdict.reason }, 'letter refused by a form guard');
