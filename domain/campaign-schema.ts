@@ -106,6 +106,8 @@ export const campaignFileSchema = z.strictObject({
     /** Shown as "<supporter> via <name>" in the From line of every letter. */
     name: nonEmpty.max(60).refine((v) => !/[",;<>]/.test(v), { error: 'must not contain " , ; < or >' }),
   }),
+  /** Double opt-in: letters wait until the writer confirms their address; unconfirmed ones are deleted after expireDays. */
+  confirmWriters: z.strictObject({ enabled: z.boolean(), expireDays: z.number().int().min(1).max(60).default(7) }).optional(),
   /** The optional "keep me informed" box: its label exactly as shown (recorded with each letter that ticks it). */
   consent: z.strictObject({ label: nonEmpty.max(300) }).optional(),
   /** A note for campaigners shown in the logs at start-up (e.g. "check case updates before launch"). */

@@ -4,6 +4,7 @@
 
 /** Every state a delivery can be in. */
 export const DELIVERY_STATES = [
+  'unconfirmed',
   'queued',
   'waiting',
   'in-digest',
@@ -22,6 +23,11 @@ export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
 /** What each state means, in words a supporter or campaigner reads on the status pages. */
 export const GLOSSARY: Record<DeliveryState, { label: string; meaning: string }> = {
+  unconfirmed: {
+    label: 'Waiting for your confirmation',
+    meaning:
+      'This campaign asks writers to confirm their email address first: open the link in the email we sent you. Unconfirmed letters are deleted after a few days.',
+  },
   queued: { label: 'Queued', meaning: 'Accepted and about to be sent.' },
   waiting: {
     label: 'Waiting its turn',
@@ -42,11 +48,14 @@ export const GLOSSARY: Record<DeliveryState, { label: string; meaning: string }>
 };
 
 /** States a delivery can start in when its letter is accepted (which one depends on the recipient's pacing and mode). */
-export const INITIAL_STATES = ['queued', 'waiting', 'in-digest'] as const satisfies readonly DeliveryState[];
+export const INITIAL_STATES = ['unconfirmed', 'queued', 'waiting', 'in-digest'] as const satisfies readonly DeliveryState[];
 export type InitialState = (typeof INITIAL_STATES)[number];
 
 /** The events that move a delivery, with the states they start from and the state they lead to. */
 export const TRANSITIONS = [
+  // Double opt-in: the writer confirmed their address; the letter takes its place in the line.
+  { event: 'writer-confirmed', from: ['unconfirmed'], to: 'queued' },
+  { event: 'writer-confirmed-to-digest', from: ['unconfirmed'], to: 'in-digest' },
   { event: 'send-started', from: ['queued', 'waiting', 'retrying'], to: 'sending' },
   // A worker that died mid-send leaves the delivery in "sending"; the job comes back and starts again.
   { event: 'send-restarted', from: ['sending'], to: 'sending' },
@@ -65,7 +74,7 @@ export const TRANSITIONS = [
   { event: 'digest-sent', from: ['in-digest'], to: 'sent' },
   { event: 'campaigner-retry', from: ['failed', 'bounced', 'dropped'], to: 'queued' },
   // The writer deleted their letter: what was not yet sent is not sent.
-  { event: 'writer-cancelled', from: ['queued', 'waiting', 'in-digest', 'held', 'retrying'], to: 'cancelled' },
+  { event: 'writer-cancelled', from: ['unconfirmed', 'queued', 'waiting', 'in-digest', 'held', 'retrying'], to: 'cancelled' },
   // Events reported by the provider's webhook; they may arrive out of order or before "sent" is recorded.
   { event: 'provider-delivered', from: ['sending', 'sent', 'deferred'], to: 'delivered' },
   { event: 'provider-deferred', from: ['sending', 'sent'], to: 'deferred' },
@@ -82,7 +91,7 @@ export const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delive
 export const SENT_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'deferred', 'bounced', 'dropped']);
 
 /** States of letters still to be sent (for the forecast and the queue view). */
-export const PENDING_STATES: ReadonlySet<DeliveryState> = new Set(['queued', 'waiting', 'in-digest', 'held', 'sending', 'retrying']);
+export const PENDING_STATES: ReadonlySet<DeliveryState> = new Set(['unconfirmed', 'queued', 'waiting', 'in-digest', 'held', 'sending', 'retrying']);
 
 /** The transition an event causes; throws on an event name that is not in the table. */
 export function transitionFor(event: DeliveryEvent): { from: readonly DeliveryState[]; to: DeliveryState } {

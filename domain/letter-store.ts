@@ -80,12 +80,9 @@ export class LetterStore {
       .multi()
       .hset(letterKey, fields)
       .set(this.keys.token(hashToken(token)), letterId);
-    multi.hincrby(countsKey, 'letters', 1).hincrby(countsKey, 'deliveries', draft.recipients.length).hincrby(countsKey, `c:${draft.country}`, 1);
-    const statsKey = this.keys.stats(campaign.slug);
-    multi.hincrby(statsKey, `h${Math.floor(now / 3_600_000)}:written`, 1).hincrby(statsKey, `d${Math.floor(now / 86_400_000)}:written`, 1);
-    multi.hsetnx(statsKey, 'firstDay', String(Math.floor(now / 86_400_000)));
-    const minutesKey = this.keys.minutes(campaign.slug, Math.floor(now / 3_600_000));
-    multi.hincrby(minutesKey, `${Math.floor(now / 60_000)}:written`, 1).expire(minutesKey, 7200);
+    // A letter waiting for its writer's confirmation (double opt-in) is counted when confirmed.
+    const awaitingConfirmation = draft.recipients.some((t) => planOf(t).state === 'unconfirmed');
+    if (!awaitingConfirmation) this.count(multi, campaign.slug, draft.country, draft.recipients.length, now);
     multi.zadd(this.keys.letterIndex(campaign.slug), now, letterId);
     for (const t of draft.recipients) {
       const state = planOf(t).state;
@@ -115,6 +112,40 @@ export class LetterStore {
     return { letterId, token };
   }
 
+  /** Adds a letter to the campaign's counters (letters, deliveries, country, the time buckets of "written"). */
+  private count(multi: ReturnType<Redis['multi']>, campaign: string, country: string, deliveries: number, now: number): void {
+    const countsKey = this.keys.counts(campaign);
+    const statsKey = this.keys.stats(campaign);
+    multi.hincrby(countsKey, 'letters', 1).hincrby(countsKey, 'deliveries', deliveries).hincrby(countsKey, `c:${country}`, 1);
+    multi.hincrby(statsKey, `h${Math.floor(now / 3_600_000)}:written`, 1).hincrby(statsKey, `d${Math.floor(now / 86_400_000)}:written`, 1);
+    multi.hsetnx(statsKey, 'firstDay', String(Math.floor(now / 86_400_000)));
+    const minutesKey = this.keys.minutes(campaign, Math.floor(now / 3_600_000));
+    multi.hincrby(minutesKey, `${Math.floor(now / 60_000)}:written`, 1).expire(minutesKey, 7200);
+  }
+
+  /** Counts a letter whose writer just confirmed it (double opt-in), at the time of confirmation. */
+  async countConfirmed(letter: StoredLetter): Promise<void> {
+    const multi = this.redis.multi();
+    this.count(multi, letter.campaign, letter.country, letter.deliveries.length, this.clock.now());
+    await execOrThrow(multi);
+  }
+
+  /**
+   * Deletes a letter whose writer never confirmed it, taking its unconfirmed deliveries out of the
+   * state counters (it was never counted as written). False when there is no such letter or it was confirmed.
+   */
+  async discardUnconfirmed(letterId: string): Promise<boolean> {
+    const letter = await this.get(letterId);
+    if (!letter || !letter.deliveries.some((d) => d.record.state === 'unconfirmed')) return false;
+    const countsKey = this.keys.counts(letter.campaign);
+    const multi = this.redis.multi();
+    for (const { targetId, record } of letter.deliveries) {
+      multi.hincrby(countsKey, `s:${record.state}`, -1).hincrby(countsKey, `t:${targetId}:${record.state}`, -1);
+    }
+    await execOrThrow(multi);
+    return this.purge(letterId);
+  }
+
   /**
    * Removes a letter that was stored but could not be queued, and takes it back out of the
    * counters, so no count ever includes a letter that will not be sent.
@@ -126,14 +157,17 @@ export class LetterStore {
     const multi = this.redis
       .multi()
       .del(this.keys.letter(letterId))
-      .del(this.keys.token(hashToken(token)));
+      .del(this.keys.token(hashToken(token)))
+      .zrem(this.keys.letterIndex(campaign), letterId);
     for (const t of letter.recipients) multi.zrem(this.keys.digestPending(campaign, t), letterId);
-    multi.zrem(this.keys.letterIndex(campaign), letterId).hincrby(countsKey, `c:${letter.country}`, -1);
-    const statsKey = this.keys.stats(campaign);
-    multi
-      .hincrby(statsKey, `h${Math.floor(letter.createdAt / 3_600_000)}:written`, -1)
-      .hincrby(statsKey, `d${Math.floor(letter.createdAt / 86_400_000)}:written`, -1);
-    multi.hincrby(countsKey, 'letters', -1).hincrby(countsKey, 'deliveries', -letter.deliveries.length);
+    // A letter awaiting confirmation was never counted as written.
+    if (!letter.deliveries.some((d) => d.record.state === 'unconfirmed')) {
+      const statsKey = this.keys.stats(campaign);
+      const at = letter.createdAt;
+      multi.hincrby(countsKey, 'letters', -1).hincrby(countsKey, 'deliveries', -letter.deliveries.length).hincrby(countsKey, `c:${letter.country}`, -1);
+      multi.hincrby(statsKey, `h${Math.floor(at / 3_600_000)}:written`, -1).hincrby(statsKey, `d${Math.floor(at / 86_400_000)}:written`, -1);
+      multi.hincrby(this.keys.minutes(campaign, Math.floor(at / 3_600_000)), `${Math.floor(at / 60_000)}:written`, -1);
+    }
     for (const { targetId, record } of letter.deliveries) {
       multi.hincrby(countsKey, `s:${record.state}`, -1).hincrby(countsKey, `t:${targetId}:${record.state}`, -1);
     }

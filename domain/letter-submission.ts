@@ -36,6 +36,8 @@ export interface SubmissionDeps {
   scheduler: DeliveryScheduler;
   planner: DeliveryPlanner;
   guard: SubmissionGuard;
+  /** Double opt-in: emails the writer a confirmation link and schedules the letter's deletion if unconfirmed. */
+  requestConfirmation: (campaign: string, letterId: string, expireDays: number) => Promise<void>;
 }
 
 /**
@@ -69,9 +71,16 @@ export async function submitLetter(
       return { kind: 'already-wrote', taken: recipients.taken };
     }
     recipientsClaimed = true;
-    const plans = await deps.planner.plan(campaign, draft.recipients);
-    created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId, meta);
-    await deps.scheduler.schedule(campaign.slug, letterId, plans);
+    if (campaign.confirmWriters?.enabled) {
+      // Double opt-in: nothing is planned or queued until the writer confirms their address.
+      const plans = Object.fromEntries(draft.recipients.map((t) => [t, { state: 'unconfirmed' as const }]));
+      created = await deps.letters.create(campaign, draft, plans, letterId, meta);
+      await deps.requestConfirmation(campaign.slug, letterId, campaign.confirmWriters.expireDays);
+    } else {
+      const plans = await deps.planner.plan(campaign, draft.recipients);
+      created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId, meta);
+      await deps.scheduler.schedule(campaign.slug, letterId, plans);
+    }
     if (submissionId) await deps.guard.completeSubmission(submissionId, created.token);
     return { kind: 'accepted', ...created };
   } catch (err) {

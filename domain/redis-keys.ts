@@ -44,6 +44,8 @@ export interface RedisKeys {
   submission(hash: string): string;
   /** String: the letter a supporter (by the hash of their email) wrote to a recipient. */
   dedupe(campaign: string, targetId: string, emailHash: string): string;
+  /** String: the letter a confirmation link (by the hash of its token) confirms; expires with the offer. */
+  confirm(hash: string): string;
   /** String: a campaigner's dashboard session (by the hash of its id). */
   adminSession(hash: string): string;
   /** The prefix of the public form's submission limits (rate-limiter-flexible adds ":ip:<hash>" or ":email:<hash>"). */
@@ -82,6 +84,7 @@ export function redisKeys(prefix: string): RedisKeys {
     digestParts: (campaign, target, period) => `${p}:campaign:${campaign}:digest:${target}:${period}:parts`,
     submission: (hash) => `${p}:submission:${hash}`,
     adminSession: (hash) => `${p}:admin-session:${hash}`,
+    confirm: (hash) => `${p}:confirm:${hash}`,
     loginFailures: `${p}:login-failures`,
     formLimits: `${p}:form-limits`,
     testLetter: (id) => `${p}:test-letter:${id}`,

@@ -29,20 +29,11 @@ export const digestJobSchema = z.strictObject({
 });
 export type DigestJob = z.infer<typeof digestJobSchema>;
 
-/** A "status-link" job: email a supporter a new link to the letter they already wrote (after a refused repeat). */
-export const statusLinkJobSchema = z.strictObject({
-  campaign: slugSchema,
-  letterId: z.string().regex(/^[0-9a-f]{32}$/),
-  /** The recipients the refused letter named (ids). */
-  targetIds: z.array(slugSchema).min(1),
-});
-export type StatusLinkJob = z.infer<typeof statusLinkJobSchema>;
-
 /** A "test-letter" job: a letter a campaigner asked for, to an address of their choosing (kept in Redis under the request id). */
 export const testLetterJobSchema = z.strictObject({ campaign: slugSchema, requestId: z.string().regex(/^[0-9a-f]{24}$/) });
 export type TestLetterJob = z.infer<typeof testLetterJobSchema>;
 
-export type QueueJobData = DeliveryJob | DigestJob | StatusLinkJob | TestLetterJob;
+export type QueueJobData = DeliveryJob | DigestJob | TestLetterJob;
 
 /** The job id of a delivery: the same letter and recipient can never be queued twice at once. */
 export function deliveryJobId(letterId: string, targetId: string): string {
@@ -94,21 +85,6 @@ export function jobsFor(campaign: string, letterId: string, deliveries: readonly
       data: { campaign, letterId, targetId: d.targetId } satisfies DeliveryJob,
       opts: { ...opts, delay, jobId: deliveryJobId(letterId, d.targetId) },
     };
-  });
-}
-
-/**
- * Asks for the status link of `letterId` to be emailed to its writer, at most once an hour per letter
- * (the job id expires with the hour). Rejects if Redis does.
- */
-export async function requestStatusLinkEmail(queue: Queue<QueueJobData>, data: StatusLinkJob, now: number): Promise<void> {
-  const hour = Math.floor(now / 3_600_000);
-  await queue.add('status-link', data, {
-    attempts: 5,
-    backoff: { type: 'exponential', delay: 30_000 },
-    jobId: `status-link.${data.letterId}.${hour}`,
-    removeOnComplete: { age: 3600 },
-    removeOnFail: { age: 86_400 },
   });
 }
 

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import { safeDisplayName } from '../domain/letter-email.js';
-import { statusLinkJobSchema, type StatusLinkJob } from './delivery-queue.js';
+import { statusLinkJobSchema, type StatusLinkJob } from './supporter-mail.js';
 import { SendError, type MailTransport } from './transports/mail-transport.js';
 
 // Emails a supporter a fresh link to the letter they already wrote, when a second letter to the same

@@ -21,13 +21,15 @@ import {
   type DigestJob,
   type QueueJobData,
   type RetryPolicy,
-  type StatusLinkJob,
   type TestLetterJob,
 } from './delivery-queue.js';
 import { Parking } from './parking.js';
 import { createSendDigestProcessor } from './send-digest.js';
 import { createSendStatusLinkProcessor } from './send-status-link.js';
 import { createSendTestLetterProcessor } from './send-test-letter.js';
+import { createConfirmLetterProcessor, createExpireUnconfirmedProcessor } from './send-confirmation.js';
+import { SUPPORTER_MAIL_QUEUE, type LetterRefJob, type StatusLinkJob, type SupporterMailJob } from './supporter-mail.js';
+import { LetterConfirmation } from '../domain/letter-confirmation.js';
 import { createRetentionProcessor } from './retention.js';
 import type { MailTransport } from './transports/mail-transport.js';
 import type { WorkerMetrics } from './worker-metrics.js';
@@ -142,9 +144,11 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     logger: deps.logger,
     retentionDays: settings.retentionDays,
   });
-  // One scheduler for the whole deployment (upserting it from every worker is idempotent).
-  void queue
-    .upsertJobScheduler('retention', { every: 3_600_000 }, { name: 'retention', data: {} as QueueJobData, opts: { removeOnComplete: true, removeOnFail: 10 } })
+  // Housekeeping runs beside supporter mail, so the letters' queue holds letters only. One scheduler
+  // for the whole deployment (upserting it from every worker is idempotent).
+  const supporterQueue = new Queue<SupporterMailJob>(SUPPORTER_MAIL_QUEUE, { connection, prefix: keys.bullPrefix });
+  void supporterQueue
+    .upsertJobScheduler('retention', { every: 3_600_000 }, { name: 'retention', data: {} as SupporterMailJob, opts: { removeOnComplete: true, removeOnFail: 10 } })
     .catch((err: unknown) => deps.logger.error({ err }, 'could not schedule retention'));
 
   const processor = async (job: Job<QueueJobData>, token?: string) => {
@@ -153,16 +157,45 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         return deliver(job as Job<DeliveryJob>, token);
       case 'digest':
         return digest(job as Job<DigestJob>, token);
-      case 'status-link':
-        return statusLink(job as Job<StatusLinkJob>);
       case 'test-letter':
         return testLetter(job as Job<TestLetterJob>);
-      case 'retention':
-        return retention(job);
       default:
         throw new Error(`unknown job name "${job.name}"`);
     }
   };
+
+  // Email to supporters: its own queue, so a backlog of letters never delays a confirmation.
+  const confirmation = new LetterConfirmation({ redis: connection, keys, campaigns: deps.campaigns, letters, log, planner, scheduler, clock });
+  const confirmMail = createConfirmLetterProcessor({
+    campaigns: deps.campaigns,
+    letters,
+    confirmation,
+    transport: deps.transport,
+    emailTemplatesDir: settings.emailTemplatesDir,
+    mailFrom: settings.mailFrom,
+    publicUrl: settings.publicUrl,
+    logger: deps.logger,
+  });
+  const expire = createExpireUnconfirmedProcessor({ letters, logger: deps.logger });
+  const supporterWorker = new Worker<SupporterMailJob>(
+    SUPPORTER_MAIL_QUEUE,
+    async (job) => {
+      switch (job.name) {
+        case 'status-link':
+          return statusLink(job as Job<StatusLinkJob>);
+        case 'confirm-letter':
+          return confirmMail(job as Job<LetterRefJob>);
+        case 'expire-unconfirmed':
+          return expire(job as Job<LetterRefJob>);
+        case 'retention':
+          return retention(job);
+        default:
+          throw new Error(`unknown job name "${job.name}"`);
+      }
+    },
+    { connection, prefix: keys.bullPrefix, concurrency: 4, limiter: { max: settings.ratePerSecond, duration: 1000 } },
+  );
+  supporterWorker.on('error', (err) => deps.logger.error({ err }, 'supporter-mail worker error'));
 
   const worker = new Worker<QueueJobData>(DELIVERY_QUEUE, processor, {
     connection,
@@ -177,8 +210,8 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   return {
     worker,
     async close() {
-      await worker.close();
-      await queue.close();
+      await Promise.all([worker.close(), supporterWorker.close()]);
+      await Promise.all([queue.close(), supporterQueue.close()]);
     },
   };
 }

@@ -13,9 +13,11 @@ import type { LetterStore } from '../domain/letter-store.js';
 import type { DeliveryScheduler } from '../domain/letter-submission.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 import type { SendingControl } from '../domain/sending-control.js';
+import type { LetterConfirmation } from '../domain/letter-confirmation.js';
 import type { DeliveryPlanner } from '../domain/delivery-planner.js';
 import type { SubmissionGuard } from '../domain/submission-guard.js';
-import type { QueueJobData, StatusLinkJob } from '../jobs/delivery-queue.js';
+import type { QueueJobData } from '../jobs/delivery-queue.js';
+import type { StatusLinkJob } from '../jobs/supporter-mail.js';
 import type { Queue } from 'bullmq';
 import type { SendingSwitches } from '../jobs/sending-switches.js';
 import type { CampaignerActions } from '../jobs/campaigner-actions.js';
@@ -47,6 +49,10 @@ export interface AppDeps {
   guard: SubmissionGuard;
   /** Asks for a fresh status link to be emailed to a letter's writer (after a refused repeat). */
   requestStatusLink: (data: StatusLinkJob) => Promise<void>;
+  /** Double opt-in: asks a new letter's writer to confirm, and schedules its deletion if they do not. */
+  requestConfirmation: (campaign: string, letterId: string, expireDays: number) => Promise<void>;
+  /** Double opt-in: redeems confirmation links. */
+  confirmation: LetterConfirmation;
   /** The kill switches (pause all, hold a recipient). */
   control: SendingControl;
   /** Pause, resume, hold and release, releasing parked letters (the dashboard's switches). */

@@ -96,7 +96,7 @@ async function startWeb(config: Config, campaigns: CampaignRegistry, keys: Retur
   redis.on('error', (err) => logger.warn({ err: err.message }, 'web redis connection error'));
   await whenReady(redis).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
   if (!config.admin) logger.warn('the campaigner dashboard (/admin) is off: set ADMIN_PASSWORD or ADMIN_PASSWORD_HASH (and SESSION_SECRET) to turn it on');
-  const { deps, queue } = buildAppDeps({ config, campaigns, redis, keys, logger, clock: systemClock });
+  const { deps, queue, supporterQueue } = buildAppDeps({ config, campaigns, redis, keys, logger, clock: systemClock });
   if (metrics) deps.metrics = metrics;
   const app = createApp(deps);
   const server: Server = await new Promise((resolve) => {
@@ -112,6 +112,7 @@ async function startWeb(config: Config, campaigns: CampaignRegistry, keys: Retur
       server.closeIdleConnections();
     });
     await queue.close();
+    await supporterQueue.close();
     await quit(redis);
   };
 }

@@ -9,8 +9,10 @@ import { LetterStore } from '../domain/letter-store.js';
 import { PaceBook } from '../domain/pace-book.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 import { SendingControl } from '../domain/sending-control.js';
+import { LetterConfirmation } from '../domain/letter-confirmation.js';
 import { SubmissionGuard } from '../domain/submission-guard.js';
-import { createDeliveryQueue, createQueueScheduler, requestStatusLinkEmail, type QueueJobData } from '../jobs/delivery-queue.js';
+import { createDeliveryQueue, createQueueScheduler, type QueueJobData } from '../jobs/delivery-queue.js';
+import { createSupporterMailQueue, requestConfirmation, requestStatusLinkEmail, type SupporterMailJob } from '../jobs/supporter-mail.js';
 import { CampaignerActions } from '../jobs/campaigner-actions.js';
 import { Parking } from '../jobs/parking.js';
 import { createSendingSwitches } from '../jobs/sending-switches.js';
@@ -23,19 +25,22 @@ import type { Config } from './config.js';
 export function buildAppDeps(p: { config: Config; campaigns: CampaignRegistry; redis: Redis; keys: RedisKeys; logger: Logger; clock: Clock }): {
   deps: AppDeps;
   queue: Queue<QueueJobData>;
+  supporterQueue: Queue<SupporterMailJob>;
 } {
   const { config, redis, keys, clock } = p;
   const queue = createDeliveryQueue(redis, keys);
+  const supporterQueue = createSupporterMailQueue(redis, keys);
   const paceBook = new PaceBook(redis, keys, clock);
   const planner = new DeliveryPlanner(paceBook, clock, config.delivery.pacing);
   const scheduler = createQueueScheduler(queue, config.delivery, clock);
   const log = new DeliveryLog(redis, keys, clock, config.eventLogMax);
+  const letters = new LetterStore(redis, keys, clock, config.eventLogMax);
   const control = new SendingControl(redis, keys, clock);
   const parking = new Parking({ redis, keys, log, planner, scheduler, campaigns: p.campaigns, control, clock });
   const deps: AppDeps = {
     config,
     campaigns: p.campaigns,
-    letters: new LetterStore(redis, keys, clock, config.eventLogMax),
+    letters,
     log,
     scheduler,
     planner,
@@ -43,7 +48,9 @@ export function buildAppDeps(p: { config: Config; campaigns: CampaignRegistry; r
     switches: createSendingSwitches(control, parking),
     actions: new CampaignerActions({ redis, keys, campaigns: p.campaigns, log, planner, queue, retry: config.delivery, clock }),
     guard: new SubmissionGuard(redis, keys),
-    requestStatusLink: (data) => requestStatusLinkEmail(queue, data, clock.now()),
+    requestStatusLink: (data) => requestStatusLinkEmail(supporterQueue, data, clock.now()),
+    requestConfirmation: (campaign, letterId, expireDays) => requestConfirmation(supporterQueue, { campaign, letterId }, expireDays),
+    confirmation: new LetterConfirmation({ redis, keys, campaigns: p.campaigns, letters, log, planner, scheduler, clock }),
     control,
     queue,
     redis,
@@ -51,5 +58,5 @@ export function buildAppDeps(p: { config: Config; campaigns: CampaignRegistry; r
     logger: p.logger,
     clock,
   };
-  return { deps, queue };
+  return { deps, queue, supporterQueue };
 }

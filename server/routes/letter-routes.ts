@@ -6,6 +6,7 @@ import type { StoredLetter } from '../../domain/letter-store.js';
 import { withdrawLetter } from '../../jobs/letter-removal.js';
 import type { AppDeps } from '../app.js';
 import type { FormGuards } from '../form-guards.js';
+import { rememberLetter } from '../letter-cookie.js';
 
 // The supporter's private pages, opened by the unguessable token in the status link.
 
@@ -75,6 +76,46 @@ export function letterRoutes(deps: AppDeps, guards: FormGuards): Router {
     const result = await withdrawLetter({ letters: deps.letters, log: deps.log, queue: deps.queue }, found.letter.id);
     deps.logger.info({ event: 'letter-withdrawn', letter: found.letter.id, ...result }, 'a writer deleted their letter');
     res.render('letter-deleted', { title: 'Your letter has been deleted', campaign: found.campaign, result });
+  });
+
+  // Double opt-in: the link in the confirmation email opens a page with a button (a GET never
+  // confirms, so mail scanners that open links cannot confirm for the writer).
+  const confirmGone = (res: Response) =>
+    res
+      .status(404)
+      .render('error', {
+        title: 'This link has expired',
+        message:
+          'This confirmation link has expired or has already been used. If your letter was not confirmed in time, it has been deleted: you are welcome to write again.',
+      });
+
+  router.get('/confirm/:token', async (req, res) => {
+    res.set({ 'Cache-Control': 'no-store', 'X-Robots-Tag': 'noindex, nofollow', 'Referrer-Policy': 'no-referrer' });
+    const letterId = await deps.confirmation.find(String(req.params.token));
+    const letter = letterId ? await deps.letters.get(letterId) : undefined;
+    const campaign = letter ? deps.campaigns.get(letter.campaign) : undefined;
+    if (!letter || !campaign) return confirmGone(res);
+    res.render('letter-confirm', {
+      title: 'Confirm your letter',
+      campaign,
+      letter,
+      token: String(req.params.token),
+      csrfToken: guards.fields(req, res).csrfToken,
+    });
+  });
+
+  router.post('/confirm/:token', parseForm, async (req, res) => {
+    res.set({ 'Cache-Control': 'no-store' });
+    const token = String(req.params.token);
+    const letterId = await deps.confirmation.find(token);
+    if (!letterId) return confirmGone(res);
+    if (!guards.validCsrf(req)) return res.redirect(303, `/confirm/${token}`);
+    const result = await deps.confirmation.confirm(token);
+    if (result === 'unknown') return confirmGone(res);
+    deps.logger.info({ event: 'letter-confirmed', letter: letterId }, 'a writer confirmed their letter');
+    const statusToken = await deps.letters.addToken(letterId);
+    rememberLetter(req, res, statusToken, deps.config.isProduction);
+    res.redirect(303, `/letters/${statusToken}/sent`);
   });
 
   router.get('/letters/:token/sent', async (req, res) => {

@@ -215,7 +215,7 @@ describe('the delivery log export', () => {
       ['from=2026-02-30', /from: is not a date in the calendar/],
       ['to=last-week', /to: must be a date as YYYY-MM-DD/],
       ['from=2026-01-08&to=2026-01-05', /to: must not be before &#34;from&#34;/],
-      ['state=lost', /state: must be one of queued, waiting/],
+      ['state=lost', /state: must be one of unconfirmed, queued, waiting/],
       ['target=nobody', /target: &#34;nobody&#34; is not one of this campaign&#39;s recipients/],
       ['personal=yes', /personal: must be 1 or 0/],
       ['status=sent', /Unrecognized key.*status/],

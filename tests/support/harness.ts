@@ -10,6 +10,7 @@ import type { DeliveryScheduler } from '../../domain/letter-submission.js';
 import { PaceBook } from '../../domain/pace-book.js';
 import type { SendingControl } from '../../domain/sending-control.js';
 import type { QueueJobData } from '../../jobs/delivery-queue.js';
+import type { SupporterMailJob } from '../../jobs/supporter-mail.js';
 import type { MailTransport } from '../../jobs/transports/mail-transport.js';
 import { createWorker, emailTemplatesDir, type DeliveryWorker, type WorkerDeps } from '../../jobs/worker.js';
 import type { WorkerMetrics } from '../../jobs/worker-metrics.js';
@@ -35,6 +36,7 @@ export interface Harness {
   control: SendingControl;
   paceBook: PaceBook;
   queue: Queue<QueueJobData>;
+  supporterQueue: Queue<SupporterMailJob>;
   app: ReturnType<typeof createApp>;
   /** Starts a worker with `transport` (observing its sends on `metrics` when given); it is closed by close(). */
   startWorker(transport: MailTransport, settings?: Partial<WorkerDeps['settings']>, clock?: Clock, metrics?: WorkerMetrics): DeliveryWorker;
@@ -72,7 +74,7 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
   });
   const clock = options.clock ?? systemClock;
   const campaigns = options.campaigns ?? loadCampaigns(path.join(APP_ROOT, 'templates', 'campaigns'));
-  const { deps, queue } = buildAppDeps({ config, campaigns, redis: t.redis, keys: t.keys, logger: silentLogger, clock });
+  const { deps, queue, supporterQueue } = buildAppDeps({ config, campaigns, redis: t.redis, keys: t.keys, logger: silentLogger, clock });
   if (options.scheduler) deps.scheduler = options.scheduler;
   const app = createApp(deps);
   const workers: DeliveryWorker[] = [];
@@ -86,6 +88,7 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
     control: deps.control,
     paceBook: new PaceBook(t.redis, t.keys, clock),
     queue,
+    supporterQueue,
     app,
     startWorker(transport, settings = {}, workerClock = clock, metrics) {
       const w = createWorker({
@@ -119,6 +122,7 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
     async close() {
       await Promise.all(workers.map((w) => w.close()));
       await queue.close();
+      await supporterQueue.close();
       await t.cleanup();
     },
   };

@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { UnrecoverableError, type Job } from 'bullmq';
+import ejs from 'ejs';
+import type { Logger } from 'pino';
+import type { CampaignRegistry } from '../domain/campaign.js';
+import type { LetterConfirmation } from '../domain/letter-confirmation.js';
+import { safeDisplayName } from '../domain/letter-email.js';
+import type { LetterStore } from '../domain/letter-store.js';
+import { letterRefJobSchema, type LetterRefJob } from './supporter-mail.js';
+import { SendError, type MailTransport } from './transports/mail-transport.js';
+
+// Double opt-in, the worker's side: email the writer a confirmation link, and delete letters whose
+// writer never confirmed.
+
+export interface ConfirmationMailDeps {
+  campaigns: CampaignRegistry;
+  letters: LetterStore;
+  confirmation: LetterConfirmation;
+  transport: MailTransport;
+  emailTemplatesDir: string;
+  mailFrom: string;
+  publicUrl: string;
+  logger: Logger;
+}
+
+/** The "confirm-letter" processor. A letter already confirmed or gone needs no email; a permanent refusal fails the job. */
+export function createConfirmLetterProcessor(deps: ConfirmationMailDeps): (job: Job<LetterRefJob>) => Promise<{ sent: string } | { skipped: string }> {
+  const file = path.join(deps.emailTemplatesDir, 'confirm-letter.txt.ejs');
+  const render = ejs.compile(readFileSync(file, 'utf8'), { filename: file, escape: (s: unknown) => String(s) });
+  const dateFmt = new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeZone: 'UTC' });
+  return async (job) => {
+    const parsed = letterRefJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError('Invalid confirm-letter job payload');
+    const campaign = deps.campaigns.get(parsed.data.campaign);
+    const letter = await deps.letters.get(parsed.data.letterId);
+    if (!campaign || !letter) return { skipped: 'the letter no longer exists' };
+    if (!letter.deliveries.some((d) => d.record.state === 'unconfirmed')) return { skipped: 'already confirmed' };
+    const days = campaign.confirmWriters?.expireDays ?? 7;
+    const token = await deps.confirmation.mint(letter.id, days);
+    const text = render({
+      firstName: letter.firstName,
+      recipients: letter.recipients.map((t) => campaign.targetById.get(t)?.institution ?? t).join(', '),
+      campaign,
+      confirmUrl: `${deps.publicUrl}/confirm/${token}`,
+      expiresOn: dateFmt.format(letter.createdAt + days * 86_400_000),
+      site: new URL(deps.publicUrl).host,
+    }) as string;
+    try {
+      const { messageId } = await deps.transport.send({
+        from: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
+        replyTo: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
+        to: { email: letter.email, name: safeDisplayName(`${letter.firstName} ${letter.lastName}`) },
+        subject: `Please confirm your letter on "${campaign.name}"`,
+        text,
+        html: `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Confirm your letter</title></head><body><pre style="font-family:Georgia,serif;white-space:pre-wrap">${escapeHtml(text)}</pre></body></html>`,
+        customArgs: { campaign: campaign.slug, letter: letter.id, kind: 'confirm-letter' },
+      });
+      deps.logger.info({ campaign: campaign.slug, letter: letter.id }, 'confirmation email sent to the writer');
+      return { sent: messageId };
+    } catch (err) {
+      if (err instanceof SendError && err.kind === 'permanent') throw new UnrecoverableError(err.reason);
+      throw err;
+    }
+  };
+}
+
+/** The "expire-unconfirmed" processor: deletes the letter if its writer never confirmed it. */
+export function createExpireUnconfirmedProcessor(
+  deps: Pick<ConfirmationMailDeps, 'letters' | 'logger'>,
+): (job: Job<LetterRefJob>) => Promise<{ deleted: boolean }> {
+  return async (job) => {
+    const parsed = letterRefJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError('Invalid expire-unconfirmed job payload');
+    const deleted = await deps.letters.discardUnconfirmed(parsed.data.letterId);
+    if (deleted) deps.logger.info({ campaign: parsed.data.campaign, letter: parsed.data.letterId }, 'unconfirmed letter deleted');
+    return { deleted };
+  };
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
