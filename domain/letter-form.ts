@@ -12,18 +12,6 @@ export type LetterFormField = (typeof LETTER_FORM_FIELDS)[number];
 /** Field names the form may carry besides the letter's own (added by the page, not typed). */
 const PAGE_FIELDS = new Set(['_csrf', 'website', 'startedAt', 'send', 'submission', 'cf-turnstile-response', 'h-captcha-response', 'g-recaptcha-response']);
 
-/** What the supporter typed, as strings, to put back into the form after an error. */
-export interface LetterFormValues {
-  firstName: string;
-  lastName: string;
-  email: string;
-  country: string;
-  recipients: string[];
-  subject: string;
-  body: string;
-  keepInformed: boolean;
-}
-
 /** A letter that passed validation: clean text, a known country, recipients from the campaign's list. */
 export interface LetterDraft {
   firstName: string;
@@ -36,6 +24,9 @@ export interface LetterDraft {
   /** The supporter ticked "keep me informed" (unticked unless they tick it). */
   keepInformed?: boolean;
 }
+
+/** What the supporter typed (strings as typed, the box as ticked), to put back into the form after an error. */
+export type LetterFormValues = Required<LetterDraft>;
 
 export type LetterFormResult =
   { ok: true; draft: LetterDraft } | { ok: false; errors: Partial<Record<LetterFormField | 'form', string>>; values: LetterFormValues };

@@ -1,24 +1,14 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryOf } from '../../domain/campaign.js';
-import { fixtureCampaign } from '../support/campaign-fixture.js';
+import { fixtureCampaign, fixtureTarget } from '../support/campaign-fixture.js';
 import { createHarness, eventually, expectStatus, postLetter, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
 
 // Double opt-in: letters wait until the writer confirms their address from an emailed link; the
 // confirmation email is not held back by letters; unconfirmed letters are deleted after a few days.
 
-const target = (id: string, extra: Record<string, unknown> = {}) => ({
-  id,
-  name: `The ${id}`,
-  title: 'Director',
-  institution: `Office ${id}`,
-  email: `${id}@example.org`,
-  country: 'all',
-  salutation: 'Dear Director',
-  language: 'en',
-  ...extra,
-});
+const target = fixtureTarget;
 const campaign = fixtureCampaign(
   { confirmWriters: { enabled: true, expireDays: 3 }, pacing: { perHour: null, perDay: null, timezone: 'UTC', officeHours: null, jitter: 0 } },
   [target('bureau'), target('prison', { delivery: 'digest', digest: { at: '09:30', days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] } })],

@@ -4,24 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryOf } from '../../domain/campaign.js';
 import { manualClock } from '../../domain/clock.js';
 import { forecastCampaign } from '../../domain/forecast.js';
-import { fixtureCampaign } from '../support/campaign-fixture.js';
+import { fixtureCampaign, fixtureTarget } from '../support/campaign-fixture.js';
 import { createHarness, eventually, formEncode, type Harness, postLetter, validForm } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
 
 // Pacing with real BullMQ delays on real Redis, with short intervals: a recipient paced at one letter
 // a second, one unpaced, and one with office hours driven by a manual clock.
 
-const target = (id: string, extra: Record<string, unknown> = {}) => ({
-  id,
-  name: `The ${id}`,
-  title: 'Director',
-  institution: `Office ${id}`,
-  email: `${id}@example.org`,
-  country: 'all',
-  salutation: 'Dear Director',
-  language: 'en',
-  ...extra,
-});
+const target = fixtureTarget;
 const campaign = fixtureCampaign({ pacing: { perHour: null, perDay: null, timezone: 'UTC', officeHours: null, jitter: 0 } }, [
   target('slow', { pacing: { perHour: 3600 } }),
   target('fast'),

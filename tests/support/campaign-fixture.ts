@@ -64,3 +64,18 @@ export function fixtureCampaign(overrides: Record<string, unknown> = {}, targets
   const letterBody = renderLetterTemplate('I am writing about 黄雪琴 and 王建兵.\n\nI urge you to:\n{{demands}}', file, 'fixture');
   return { ...file, slug: 'free-the-two', targets, letterBody, targetById: new Map(targets.map((t) => [t.id, t])) };
 }
+
+/** One recipient for a fixture campaign's target list, with `extra` fields (pacing, office hours, digest...). */
+export function fixtureTarget(id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id,
+    name: `The ${id}`,
+    title: 'Director',
+    institution: `Office ${id}`,
+    email: `${id}@example.org`,
+    country: 'all',
+    salutation: 'Dear Director',
+    language: 'en',
+    ...extra,
+  };
+}
