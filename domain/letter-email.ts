@@ -53,11 +53,12 @@ export function letterText(parts: LetterParts): string {
 
 /** A display name safe in any From/To/Reply-To header: no quotes, commas, semicolons, angle brackets or control characters. */
 export function safeDisplayName(name: string, max = 100): string {
-  return name
+  const clean = name
     .replace(/[\u0000-\u001F\u007F-\u009F\u2028\u2029"\\,;<>]/g, ' ')
     .replace(/\s+/g, ' ')
-    .trim()
-    .slice(0, max);
+    .trim();
+  // Cut by characters, not UTF-16 units, so no half of a 4-byte character is left.
+  return Array.from(clean).slice(0, max).join('').trim();
 }
 
 export interface LetterEmailSettings {

@@ -129,7 +129,10 @@ export function createApp(deps: AppDeps): Express {
   return app;
 }
 
-/** The path with any status-link token replaced, for logs. */
+/** The path with any status-link or confirmation token replaced, for logs. */
 export function redactPath(url: string): string {
-  return url.split('?')[0]!.replace(/^\/letters\/[^/]+/, '/letters/:token');
+  return url
+    .split('?')[0]!
+    .replace(/^\/letters\/[^/]+/, '/letters/:token')
+    .replace(/^\/confirm\/[^/]+/, '/confirm/:token');
 }

@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../domain/clock.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 import { normaliseEmail } from '../domain/submission-guard.js';
+import { addressHash } from './client-address.js';
 import type { Config } from './config.js';
 
 // The public form's guards against abuse: a CSRF token, a signed "form shown at" time (too-fast posts
@@ -57,7 +58,7 @@ export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; c
   const sign = (ms: string) => createHmac('sha256', config.sessionSecret).update(`form-shown:${ms}`).digest('base64url').slice(0, 22);
   const hash = (s: string) => createHmac('sha256', config.ipHashSecret).update(s).digest('hex').slice(0, 32);
 
-  const ipHash = (req: Request) => hash(`ip:${req.ip ?? 'unknown'}`);
+  const ipHash = (req: Request) => addressHash(req.ip, config.ipHashSecret);
 
   return {
     ipHash,
@@ -73,7 +74,9 @@ export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; c
       const expected = ms ? sign(ms) : '';
       if (!ms || !sig || sig.length !== expected.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(expected)))
         return { ok: false, reason: 'stale-form' };
-      if (typeof body.website === 'string' && body.website.trim() !== '') return { ok: false, reason: 'honeypot' };
+      // The hidden field filled in at all (also when sent more than once, as a list) gives a robot away.
+      const honeypot = ([] as unknown[]).concat(body.website ?? []);
+      if (honeypot.some((v) => typeof v !== 'string' || v.trim() !== '')) return { ok: false, reason: 'honeypot' };
       if (clock.now() - Number(ms) < config.form.minFillSeconds * 1000) return { ok: false, reason: 'too-fast' };
       const ip = ipHash(req);
       try {

@@ -1,8 +1,9 @@
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { doubleCsrf } from 'csrf-csrf';
-import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { verifyPassword } from '../../domain/admin-password.js';
 import type { AppDeps } from '../app.js';
+import { addressHash } from '../client-address.js';
 import { ADMIN_COOKIE, AdminSessions } from './admin-session.js';
 
 // Access to /admin: a password login with a lockout after repeated failures, a session in Redis,
@@ -65,19 +66,22 @@ export function adminAuth(deps: AppDeps): AdminAuth {
   router.get('/admin/login', (req, res) => renderLogin(req, res, 200));
   router.post('/admin/login', parseForm, doubleCsrfProtection, async (req: Request, res: Response, next: NextFunction) => {
     try {
-      const ip = req.ip ?? 'unknown';
-      const state = await perIp.get(ip);
-      if (state && state.remainingPoints <= 0) {
-        const minutes = Math.ceil(state.msBeforeNext / 60_000);
+      // The limit is keyed by a hash of the address (never the address), and an attempt takes its
+      // point before the password is checked, so parallel guesses cannot slip past the lockout.
+      const key = addressHash(req.ip, deps.config.ipHashSecret);
+      try {
+        await perIp.consume(key);
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw err;
+        const minutes = Math.max(1, Math.ceil(err.msBeforeNext / 60_000));
         return renderLogin(req, res, 429, `Too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`);
       }
       const password = typeof req.body?.password === 'string' ? (req.body.password as string) : '';
       if (!(await verifyPassword(password, admin))) {
-        await perIp.consume(ip).catch(() => undefined);
         deps.logger.warn({ event: 'admin-login-failed' }, 'dashboard login failed');
         return renderLogin(req, res, 401, 'That password is not right.');
       }
-      await perIp.delete(ip);
+      await perIp.delete(key);
       // A fresh session id at every login (no fixation), and the old one, if any, ended.
       await sessions.destroy((req.cookies as Record<string, string | undefined>)[ADMIN_COOKIE]);
       const id = await sessions.create();

@@ -81,13 +81,11 @@ export function letterRoutes(deps: AppDeps, guards: FormGuards): Router {
   // Double opt-in: the link in the confirmation email opens a page with a button (a GET never
   // confirms, so mail scanners that open links cannot confirm for the writer).
   const confirmGone = (res: Response) =>
-    res
-      .status(404)
-      .render('error', {
-        title: 'This link has expired',
-        message:
-          'This confirmation link has expired or has already been used. If your letter was not confirmed in time, it has been deleted: you are welcome to write again.',
-      });
+    res.status(404).render('error', {
+      title: 'This link has expired',
+      message:
+        'This confirmation link has expired or has already been used. If your letter was not confirmed in time, it has been deleted: you are welcome to write again.',
+    });
 
   router.get('/confirm/:token', async (req, res) => {
     res.set({ 'Cache-Control': 'no-store', 'X-Robots-Tag': 'noindex, nofollow', 'Referrer-Policy': 'no-referrer' });
