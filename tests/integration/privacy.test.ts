@@ -113,3 +113,30 @@ describe('retention', () => {
     expect(counts.byState.sent).toBe(1);
   });
 });
+
+describe('consent and the privacy notice', () => {
+  let h: Harness;
+  beforeAll(() => {
+    h = createHarness('consent');
+  });
+  afterAll(() => h.close());
+
+  it('when the form is shown, then "keep me informed" is unticked and the privacy notice is linked', async () => {
+    const page = await request(h.app).get('/').expect(200);
+    expect(page.text).toMatch(/<input type="checkbox" id="keepInformed" name="keepInformed" value="yes">/);
+    expect(page.text).toContain(`href="/c/${SHIPPED_CAMPAIGN}/privacy"`);
+    const notice = await request(h.app).get(`/c/${SHIPPED_CAMPAIGN}/privacy`).expect(200);
+    expect(notice.text).toContain('<h1>How your data is used</h1>');
+    expect(notice.text).toContain('keyed hash of your internet address');
+  });
+
+  it('when a supporter ticks it, then the wording they saw and the time are kept with the letter; when not, nothing is', async () => {
+    const ticked = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email: 'yes@example.net', keepInformed: 'yes' })), 303);
+    const unticked = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email: 'no@example.net' })), 303);
+    const idOf = async (res: request.Response) => (await h.letters.findByToken(/\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!))!;
+    const yes = (await h.letters.get(await idOf(ticked)))!;
+    expect(yes.consent).toEqual({ text: h.campaigns.get(SHIPPED_CAMPAIGN)!.consent!.label, at: expect.any(Number) });
+    expect(Math.abs(yes.consent!.at - Date.now())).toBeLessThan(10_000);
+    expect((await h.letters.get(await idOf(unticked)))!.consent).toBeUndefined();
+  });
+});
