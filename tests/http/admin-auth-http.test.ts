@@ -67,7 +67,10 @@ describe('the campaigner login', () => {
       .send({ _csrf: csrfFrom(page).token, password: TEST_ADMIN_PASSWORD })
       .expect(429);
     expect(locked.text).toMatch(/Too many failed attempts\. Try again in 15 minutes\./);
-    await h.t.redis.del(`${h.t.keys.loginFailures}:::ffff:127.0.0.1`, `${h.t.keys.loginFailures}:127.0.0.1`);
+    // Lift the lockout for the tests that follow (the counter is keyed by a hash of the address).
+    const counters = await h.t.redis.keys(`${h.t.keys.loginFailures}*`);
+    expect(counters.length).toBeGreaterThan(0);
+    await h.t.redis.del(...counters);
   });
 
   it('when a campaigner logs out, then the session no longer opens the dashboard', async () => {
