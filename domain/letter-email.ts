@@ -61,6 +61,11 @@ export function safeDisplayName(name: string, max = 100): string {
   return Array.from(clean).slice(0, max).join('').trim();
 }
 
+/** The one-line footer of every letter: how it was sent, and that replies reach the writer. */
+export function letterFooter(campaign: Pick<Campaign, 'name'>, writer: string, country: string, site: string): string {
+  return `This letter was written by ${writer} (${country}) on the "${campaign.name}" campaign at ${site} and sent by email on their behalf; replying reaches ${writer} directly.`;
+}
+
 export interface LetterEmailSettings {
   /** The campaign's verified sender address (MAIL_FROM). */
   mailFrom: string;
@@ -92,7 +97,7 @@ export function createLetterEmailRenderer(emailTemplatesDir: string, settings: L
   return ({ campaign, target, letterId, letter }) => {
     const parts = letterParts(campaign, target, letter);
     const writer = parts.signatureName;
-    const footer = `This letter was written by ${writer} (${parts.signatureCountry}) on the "${campaign.name}" campaign at ${site} and sent by email on their behalf; replying reaches ${writer} directly.`;
+    const footer = letterFooter(campaign, writer, parts.signatureCountry, site);
     const data = { ...parts, subject: letter.subject, footer, lang: 'en' };
     return {
       from: { email: settings.mailFrom, name: safeDisplayName(`${writer} via ${campaign.sender.name}`) },

@@ -38,6 +38,37 @@
     updateCounter();
     updateSignature();
 
+    // The preview: the email exactly as the chosen recipient will receive it, following the form.
+    var preview = document.getElementById('preview');
+    if (preview) {
+      var pick = preview.querySelector('#preview-target');
+      var subject = form.querySelector('#subject');
+      var show = function (name, value) {
+        var el = preview.querySelector('[data-preview="' + name + '"]');
+        if (el) el.textContent = value;
+      };
+      var updatePreview = function () {
+        var opt = pick.options[pick.selectedIndex];
+        var writer = signName.textContent;
+        var from = signCountry.textContent;
+        var text = body.value.replace(/\r\n?/g, '\n').replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').trim();
+        show('to', opt.getAttribute('data-to'));
+        show('from', writer + ' via ' + preview.getAttribute('data-sender'));
+        show('subject', subject.value);
+        show('text', opt.getAttribute('data-salutation') + ',\n\n' + text + '\n\n' + preview.getAttribute('data-closing') + '\n' + writer + '\n' + from);
+        show('footer', preview.getAttribute('data-footer').split('{writer}').join(writer).split('{country}').join(from));
+      };
+      [first, last, subject, body].forEach(function (el) { el.addEventListener('input', updatePreview); });
+      [country, pick].forEach(function (el) { el.addEventListener('change', updatePreview); });
+      // Ticking a recipient shows the letter as they will get it.
+      form.querySelectorAll('input[name="recipients"]').forEach(function (box) {
+        box.addEventListener('change', function () {
+          if (box.checked) { pick.value = box.value; updatePreview(); }
+        });
+      });
+      updatePreview();
+    }
+
     var summary = document.getElementById('error-summary');
     if (summary) summary.focus();
   }

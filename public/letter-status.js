@@ -34,3 +34,21 @@
   };
   poll();
 })();
+
+// "Copy the link" on the thank-you page (the button stays hidden without JavaScript).
+(function () {
+  'use strict';
+  document.querySelectorAll('[data-copy]').forEach(function (button) {
+    var target = document.querySelector(button.getAttribute('data-copy'));
+    var done = button.parentNode.querySelector('.copy-done');
+    if (!target || !navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener('click', function () {
+      navigator.clipboard.writeText(target.href || target.textContent).then(function () {
+        if (done) done.textContent = 'Copied.';
+      }, function () {
+        if (done) done.textContent = 'Could not copy: select the link and copy it.';
+      });
+    });
+  });
+})();

@@ -2,6 +2,7 @@ import path from 'node:path';
 import express, { type Express } from 'express';
 import cookieParser from 'cookie-parser';
 import helmet from 'helmet';
+import compression from 'compression';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
@@ -25,6 +26,7 @@ import type { PaceBook } from '../domain/pace-book.js';
 import type { Config } from './config.js';
 import { errorHandler, notFound } from './middleware/error-handler.js';
 import { viewHelpers } from './middleware/view-helpers.js';
+import { staticAssets } from './middleware/static-assets.js';
 import { campaignRoutes } from './routes/campaign-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { letterRoutes } from './routes/letter-routes.js';
@@ -111,7 +113,13 @@ export function createApp(deps: AppDeps): Express {
       strictTransportSecurity: deps.config.isProduction,
     }),
   );
-  app.use('/static', express.static(path.join(APP_ROOT, 'public'), { maxAge: deps.config.isProduction ? '1d' : 0, index: false }));
+  app.use(compression());
+  const assets = staticAssets(path.join(APP_ROOT, 'public'), deps.config.isProduction);
+  app.use(assets.router);
+  app.use((_req, res, next) => {
+    res.locals.asset = assets.url;
+    next();
+  });
   app.use(cookieParser());
   app.use(viewHelpers(deps.config));
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import type { Campaign } from '../../domain/campaign.js';
-import { countryOptions } from '../../domain/countries.js';
+import { countryName, countryOptions, isCountryCode } from '../../domain/countries.js';
+import { letterFooter, letterParts, letterText } from '../../domain/letter-email.js';
 import type { CampaignCounts } from '../../domain/delivery-log.js';
 import { SENT_STATES } from '../../domain/delivery-states.js';
 import { initialFormValues, parseLetterForm, type LetterFormResult, type LetterFormValues } from '../../domain/letter-form.js';
@@ -58,9 +59,27 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
   ) => {
     const posted = typeof req.body?.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
     const hidden = guards.fields(req, res);
+    // The preview shows the letter as the first chosen recipient will receive it (the page's script
+    // follows the form as the supporter types and lets them pick another recipient).
+    const previewTarget = campaign.targetById.get(values.recipients.find((r) => campaign.targetById.has(r)) ?? '') ?? campaign.targets[0]!;
+    const writer = [values.firstName, values.lastName].filter(Boolean).join(' ') || '[your name]';
+    const country = isCountryCode(values.country) ? countryName(values.country) : '[your country]';
+    const preview = {
+      target: previewTarget,
+      from: `${writer} via ${campaign.sender.name}`,
+      text: letterText({
+        ...letterParts(campaign, previewTarget, { ...values, firstName: '', lastName: '' }),
+        signatureName: writer,
+        signatureCountry: country,
+      }),
+      footer: letterFooter(campaign, writer, country, new URL(deps.config.publicUrl).host),
+      footerTemplate: letterFooter(campaign, '{writer}', '{country}', new URL(deps.config.publicUrl).host),
+    };
     res.status(status).render('campaign', {
       title: campaign.headline,
       csrfToken: hidden.csrfToken,
+      preview,
+      ogUrl: `${deps.config.publicUrl}/c/${campaign.slug}`,
       captcha: deps.config.captcha ? { siteKey: deps.config.captcha.siteKey, ...CAPTCHA_WIDGETS[deps.config.captcha.provider] } : null,
       startedAt: hidden.startedAt,
       campaign,
