@@ -266,8 +266,9 @@ export function isCountryCode(code: string): code is CountryCode {
 
 const namers = new Map<string, Intl.DisplayNames>();
 
-/** The country's name in `locale` (English by default); falls back to the code itself. */
+/** The country's name in `locale` (English by default); anything that is not a known code comes back as it is (never throws). */
 export function countryName(code: string, locale = 'en'): string {
+  if (!isCountryCode(code)) return code;
   let namer = namers.get(locale);
   if (!namer) {
     namer = new Intl.DisplayNames([locale], { type: 'region', fallback: 'code' });
