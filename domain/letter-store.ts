@@ -123,8 +123,28 @@ export class LetterStore {
     multi.hincrby(minutesKey, `${Math.floor(now / 60_000)}:written`, 1).expire(minutesKey, 7200);
   }
 
-  /** Counts a letter whose writer just confirmed it (double opt-in), at the time of confirmation. */
+  /**
+   * Deletes the personal fields of a letter but keeps its delivery records (ids, states), for a letter
+   * withdrawn while one of its deliveries is being sent: the send can still be recorded and counted;
+   * retention removes the rest later.
+   */
+  private async stripPersonalData(letterId: string, h: Record<string, string>): Promise<boolean> {
+    const campaign = h.c!;
+    const recipients = (h.r ?? '').split(',').filter(Boolean);
+    const tokenHashes = [h.th, ...(h.tx ?? '').split(',')].filter((x): x is string => !!x);
+    const emailHash = createHash('sha256')
+      .update(`email:${normaliseEmail(h.em ?? '')}`)
+      .digest('hex');
+    const multi = this.redis.multi().hdel(this.keys.letter(letterId), 'fn', 'ln', 'em', 'su', 'bo', 'ih', 'ki', 'th', 'tx');
+    for (const th of tokenHashes) multi.del(this.keys.token(th));
+    for (const t of recipients) multi.del(this.keys.dedupe(campaign, t, emailHash));
+    await execOrThrow(multi);
+    return true;
+  }
+
+  /** Counts a letter whose writer just confirmed it (double opt-in), at the time of confirmation; only once, however often it is called. */
   async countConfirmed(letter: StoredLetter): Promise<void> {
+    if ((await this.redis.hsetnx(this.keys.letter(letter.id), 'counted', '1')) === 0) return;
     const multi = this.redis.multi();
     this.count(multi, letter.campaign, letter.country, letter.deliveries.length, this.clock.now());
     await execOrThrow(multi);
@@ -223,9 +243,10 @@ export class LetterStore {
    * "one letter per supporter" claims (email hashes). The campaign's counters stay. Deliveries should be
    * final (or cancelled) first. Returns false when there was no such letter.
    */
-  async purge(letterId: string): Promise<boolean> {
+  async purge(letterId: string, options: { keepDeliveryRecords?: boolean } = {}): Promise<boolean> {
     const h = await this.redis.hgetall(this.keys.letter(letterId));
     if (!h.c) return false;
+    if (options.keepDeliveryRecords) return this.stripPersonalData(letterId, h);
     const campaign = h.c;
     const recipients = (h.r ?? '').split(',').filter(Boolean);
     const tokenHashes = [h.th, ...(h.tx ?? '').split(',')].filter((x): x is string => !!x);

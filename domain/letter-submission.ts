@@ -10,8 +10,12 @@ import type { SubmissionGuard } from './submission-guard.js';
 
 /** Puts planned deliveries on the queue (implemented by jobs/delivery-queue.ts). */
 export interface DeliveryScheduler {
-  /** Adds one job per individual delivery, delayed to its slot, and makes sure each digest has its job; rejects when the queue cannot take them. */
-  schedule(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[]): Promise<void>;
+  /**
+   * Adds one job per individual delivery, delayed to its slot, and makes sure each digest has its job;
+   * rejects when the queue cannot take them. `fresh` gives the jobs new ids (for letters given back
+   * to their line while their old job may still be finishing).
+   */
+  schedule(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[], options?: { fresh?: boolean }): Promise<void>;
 }
 
 /** The letter could not be accepted right now (Redis or the queue is unavailable); nothing was kept. */

@@ -46,9 +46,11 @@ export class PaceBook {
       () => this.reserveNow(key, rule),
     );
     this.lines.set(key, next);
-    void next.finally(() => {
+    // then(cleanup, cleanup), not finally: a rejection must reach only the caller, never become unhandled here.
+    const cleanup = () => {
       if (this.lines.get(key) === next) this.lines.delete(key);
-    });
+    };
+    next.then(cleanup, cleanup);
     return next;
   }
 

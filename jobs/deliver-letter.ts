@@ -96,7 +96,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
           perDay: rule.perDay,
           localDay: localDay(rule.timezone, now),
           minGapMs: interval / 2,
-          sendId: `${letterId}:${job.attemptsStarted}`,
+          sendId: `${letterId}:${job.id}:${job.attemptsStarted}:${now}`,
         });
         if (!verdict.ok) retryAt = verdict.limit === 'day' ? nextDayOpening(rule, now) : verdict.retryAt;
       }
@@ -158,7 +158,13 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
         deps.logger.warn({ ...ids, status: failure.status }, 'delivery failed after its last attempt');
         throw new UnrecoverableError(reason);
       }
-      await deps.log.apply(slug, letterId, targetId, 'transient-error', { error: failure.reason });
+      // After an answer that leaves open whether the provider took the letter, the retry may duplicate it: say so.
+      await deps.log.apply(slug, letterId, targetId, 'transient-error', {
+        error: failure.reason,
+        ...(failure.ambiguous
+          ? { possibleDuplicate: true, note: 'An attempt ended without a clear answer from the mail provider; this letter may arrive twice.' }
+          : {}),
+      });
       deps.logger.info({ ...ids, status: failure.status, attempt }, 'delivery attempt failed; will retry');
       throw failure;
     }

@@ -69,7 +69,7 @@ export function createDeliveryQueue(connection: Redis, keys: RedisKeys): Queue<Q
 }
 
 /** The jobs for planned deliveries: each delayed to its slot, and one per digest period. */
-export function jobsFor(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[], policy: RetryPolicy, now: number) {
+export function jobsFor(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[], policy: RetryPolicy, now: number, fresh = false) {
   const opts = deliveryJobOptions(policy);
   return deliveries.map((d) => {
     const delay = Math.max(0, d.due - now);
@@ -83,7 +83,13 @@ export function jobsFor(campaign: string, letterId: string, deliveries: readonly
     return {
       name: 'deliver',
       data: { campaign, letterId, targetId: d.targetId } satisfies DeliveryJob,
-      opts: { ...opts, delay, jobId: deliveryJobId(letterId, d.targetId) },
+      opts: {
+        ...opts,
+        delay,
+        jobId: fresh
+          ? `${deliveryJobId(letterId, d.targetId)}.r${now.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
+          : deliveryJobId(letterId, d.targetId),
+      },
     };
   });
 }
@@ -91,8 +97,8 @@ export function jobsFor(campaign: string, letterId: string, deliveries: readonly
 /** A DeliveryScheduler that adds the jobs in one round trip; rejects if Redis does. */
 export function createQueueScheduler(queue: Queue<QueueJobData>, policy: RetryPolicy, clock: Clock): DeliveryScheduler {
   return {
-    async schedule(campaign, letterId, deliveries) {
-      await queue.addBulk(jobsFor(campaign, letterId, deliveries, policy, clock.now()));
+    async schedule(campaign, letterId, deliveries, options) {
+      await queue.addBulk(jobsFor(campaign, letterId, deliveries, policy, clock.now(), options?.fresh));
     },
   };
 }

@@ -34,6 +34,7 @@ export async function withdrawLetter(deps: LetterRemovalDeps, letterId: string):
     } else if (record.state === 'sending') result.inFlight += 1;
     else if (FINAL_STATES.has(record.state)) result.alreadySent += record.state === 'failed' ? 0 : 1;
   }
-  await deps.letters.purge(letterId);
+  // A delivery being sent right now still needs its record to be counted; the rest goes at once.
+  await deps.letters.purge(letterId, { keepDeliveryRecords: result.inFlight > 0 });
   return result;
 }

@@ -31,6 +31,9 @@ export class Parking {
     const result = await this.deps.log.apply(campaign, letterId, targetId, 'parked', { note: reason, due: 0 });
     if (!result.applied) return false;
     await this.deps.redis.zadd(this.deps.keys.parked(campaign, targetId), this.deps.clock.now(), letterId);
+    // The switch may have been lifted while this letter was being parked (after the release looked):
+    // look again, so no letter stays parked with nothing left to release it.
+    if (!(await this.deps.control.check(campaign, targetId)).blocked) await this.release(campaign, targetId);
     return true;
   }
 
@@ -63,7 +66,8 @@ export class Parking {
         const moved = await this.deps.log.apply(campaign, letterId, targetId, event, { due: plan.due, digestDate: plan.digestDate ?? '', note: '' });
         if (moved.applied) {
           if (plan.state === 'in-digest') await this.deps.redis.zadd(this.deps.keys.digestPending(campaign, targetId), this.deps.clock.now(), letterId);
-          await this.deps.scheduler.schedule(campaign, letterId, [plan]);
+          // A new job id: the letter's old job may still be finishing (the one that parked it).
+          await this.deps.scheduler.schedule(campaign, letterId, [plan], { fresh: true });
           released += 1;
         }
         await this.deps.redis.zrem(key, letterId);

@@ -21,20 +21,32 @@ export interface RetentionDeps {
   retentionDays: number;
 }
 
-/** Letters looked at per run at the most (the next run goes on). */
-const MAX_PER_RUN = 20_000;
+/** Letters looked at per run at the most; the next run goes on from where this one stopped. */
+const MAX_PER_RUN = 50_000;
 
 /** Deletes the expired letters of every campaign; returns how many were deleted and how many are kept because still on their way. */
 export async function applyRetention(deps: RetentionDeps): Promise<{ deleted: number; kept: number }> {
   const cutoff = deps.clock.now() - deps.retentionDays * 86_400_000;
   let deleted = 0;
   let kept = 0;
+  let examined = 0;
   for (const campaign of deps.campaigns.list()) {
     const index = deps.keys.letterIndex(campaign.slug);
-    let offset = 0;
-    while (deleted + kept < MAX_PER_RUN) {
+    // Old letters still on their way are skipped, not deleted; a cursor past them lets each run get
+    // further, and it starts again from the oldest once the end is reached.
+    const cursorKey = `${index}:retention-offset`;
+    let offset = Number((await deps.redis.get(cursorKey)) ?? 0);
+    for (;;) {
+      if (examined >= MAX_PER_RUN) {
+        await deps.redis.set(cursorKey, String(offset));
+        break;
+      }
       const ids = await deps.redis.zrangebyscore(index, '-inf', cutoff, 'LIMIT', offset, 500);
-      if (ids.length === 0) break;
+      if (ids.length === 0) {
+        await deps.redis.del(cursorKey);
+        break;
+      }
+      examined += ids.length;
       for (const id of ids) {
         const letter = await deps.letters.get(id);
         if (!letter) {

@@ -70,16 +70,30 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
     if (gone.length) await deps.redis.zrem(pendingKey, ...gone);
 
     let sentParts = 0;
-    if (letters.length) {
-      const entries = letters.map(digestEntry);
-      const summary = summarise(entries);
-      const { frameBytes, entrySize } = deps.digests.sizer(campaign, target);
-      const parts = splitIntoParts(entries, deps.maxPartBytes, entrySize, frameBytes);
+    try {
+      // Parts this run already sent (before a failure and retry): their letters are done, whatever
+      // the split of the rest looks like now.
       const done = await deps.redis.hgetall(partsKey);
-      for (const part of parts) {
-        const letterIds = part.entries.map((e) => e.letterId);
-        let messageId = done[String(part.part)] ? (JSON.parse(done[String(part.part)]!) as { m: string }).m : undefined;
-        if (!messageId) {
+      const recorded = Object.entries(done).map(([n, raw]) => ({ part: Number(n), ...(JSON.parse(raw) as { m: string; l: string[] }) }));
+      const alreadySent = new Set<string>();
+      for (const r of recorded) {
+        for (const id of r.l) {
+          alreadySent.add(id);
+          await deps.log.apply(slug, id, targetId, 'digest-sent', { messageId: r.m, digestDate: period, due: 0 });
+        }
+        if (r.l.length) await deps.redis.zrem(pendingKey, ...r.l);
+      }
+      const remaining = letters.filter((l) => !alreadySent.has(l.id));
+      if (remaining.length) {
+        const summary = summarise(letters.map(digestEntry));
+        const { frameBytes, entrySize } = deps.digests.sizer(campaign, target);
+        const first = recorded.reduce((n, r) => Math.max(n, r.part), 0);
+        const split = splitIntoParts(remaining.map(digestEntry), deps.maxPartBytes, entrySize, frameBytes);
+        const total = first + split.length;
+        for (const piece of split) {
+          const part = { ...piece, part: first + piece.part, parts: total };
+          const letterIds = part.entries.map((e) => e.letterId);
+          let messageId: string;
           try {
             ({ messageId } = await deps.transport.send(deps.digests.render({ campaign, target, period, run, summary, part })));
           } catch (err) {
@@ -91,17 +105,18 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
           await deps.redis.hset(partsKey, String(part.part), JSON.stringify({ m: messageId, l: letterIds }));
           await deps.redis.expire(partsKey, 30 * 86_400);
           sentParts += 1;
+          for (const id of letterIds) await deps.log.apply(slug, id, targetId, 'digest-sent', { messageId, digestDate: period, due: 0 });
+          await deps.redis.zrem(pendingKey, ...letterIds);
         }
-        for (const id of letterIds) await deps.log.apply(slug, id, targetId, 'digest-sent', { messageId, digestDate: period, due: 0 });
-        await deps.redis.zrem(pendingKey, ...letterIds);
+        deps.logger.info({ campaign: slug, target: targetId, period, letters: remaining.length, parts: split.length }, 'digest sent');
       }
-      deps.logger.info({ campaign: slug, target: targetId, period, letters: letters.length, parts: parts.length }, 'digest sent');
-    }
-
-    // Letters that joined while this ran, or beyond this run's limit, go in the next digest.
-    if ((await deps.redis.zcard(pendingKey)) > 0) {
-      const next = await deps.planner.planOne(campaign, targetId);
-      await deps.scheduler.schedule(slug, 'digest', [next]);
+    } finally {
+      // Letters that joined while this ran, beyond this run's limit, or left by a failure that will not
+      // be retried, go in the next digest: a digest is never left without a job.
+      if ((await deps.redis.zcard(pendingKey)) > 0) {
+        const next = await deps.planner.planOne(campaign, targetId);
+        await deps.scheduler.schedule(slug, 'digest', [next]);
+      }
     }
     return { sent: letters.length, parts: sentParts };
   };

@@ -47,8 +47,10 @@ export interface WorkerDeps {
   clock: Clock;
   settings: {
     concurrency: number;
-    /** The global cap on sends per second, across all worker processes. */
+    /** The global cap on letters sent per second, across all worker processes. */
     ratePerSecond: number;
+    /** The cap on email to supporters (confirmations, status links) per second, across all worker processes. */
+    supporterMailRatePerSecond?: number;
     retry: RetryPolicy;
     mailFrom: string;
     publicUrl: string;
@@ -148,7 +150,11 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   // for the whole deployment (upserting it from every worker is idempotent).
   const supporterQueue = new Queue<SupporterMailJob>(SUPPORTER_MAIL_QUEUE, { connection, prefix: keys.bullPrefix });
   void supporterQueue
-    .upsertJobScheduler('retention', { every: 3_600_000 }, { name: 'retention', data: {} as SupporterMailJob, opts: { removeOnComplete: true, removeOnFail: 10 } })
+    .upsertJobScheduler(
+      'retention',
+      { every: 3_600_000 },
+      { name: 'retention', data: {} as SupporterMailJob, opts: { removeOnComplete: true, removeOnFail: 10 } },
+    )
     .catch((err: unknown) => deps.logger.error({ err }, 'could not schedule retention'));
 
   const processor = async (job: Job<QueueJobData>, token?: string) => {
@@ -193,7 +199,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
           throw new Error(`unknown job name "${job.name}"`);
       }
     },
-    { connection, prefix: keys.bullPrefix, concurrency: 4, limiter: { max: settings.ratePerSecond, duration: 1000 } },
+    { connection, prefix: keys.bullPrefix, concurrency: 4, limiter: { max: settings.supporterMailRatePerSecond ?? 2, duration: 1000 } },
   );
   supporterWorker.on('error', (err) => deps.logger.error({ err }, 'supporter-mail worker error'));
 

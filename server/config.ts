@@ -36,6 +36,7 @@ const envSchema = z.object({
   SEND_TIMEOUT_MS: int(1000, 120_000).default(15_000),
   SEND_RATE_PER_SECOND: int(1, 10_000).default(10),
   PACING: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  SUPPORTER_MAIL_RATE_PER_SECOND: int(1, 10_000).default(2),
   SEND_ATTEMPTS: int(1, 50).default(8),
   SEND_BACKOFF_MS: int(100, 3_600_000).default(30_000),
   WORKER_CONCURRENCY: int(1, 200).default(8),
@@ -104,7 +105,7 @@ export interface Config {
     from: string;
     sendgrid?: { apiKey: string; apiUrl?: string; sandbox: boolean; timeoutMs: number };
   };
-  delivery: { ratePerSecond: number; attempts: number; backoffMs: number; concurrency: number; pacing: boolean };
+  delivery: { ratePerSecond: number; supporterMailRatePerSecond: number; attempts: number; backoffMs: number; concurrency: number; pacing: boolean };
   /** SendGrid's signed Event Webhook: off (404) without a public key; older signed requests are refused. */
   webhook: { publicKey?: string; maxAgeSeconds: number };
   eventLogMax: number;
@@ -171,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     delivery: {
       ratePerSecond: e.SEND_RATE_PER_SECOND,
+      supporterMailRatePerSecond: e.SUPPORTER_MAIL_RATE_PER_SECOND,
       attempts: e.SEND_ATTEMPTS,
       backoffMs: e.SEND_BACKOFF_MS,
       concurrency: e.WORKER_CONCURRENCY,

@@ -30,7 +30,19 @@ export const REDACT_PATHS = [
   'err.request',
 ];
 
+/**
+ * Errors as pino serialises them, without what a client library attaches that may hold personal data:
+ * ioredis puts the failed command's arguments (a letter's fields) on reply errors, axios its request.
+ */
+export function safeErrorSerializer(err: unknown): unknown {
+  const out = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  if (out && typeof out === 'object') {
+    for (const key of ['command', 'previousErrors', 'args', 'config', 'request', 'response']) delete out[key];
+  }
+  return out;
+}
+
 /** The process's logger at `level`. */
 export function createLogger(level: string, name: string): Logger {
-  return pino({ level, name, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+  return pino({ level, name, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, serializers: { err: safeErrorSerializer } });
 }

@@ -142,6 +142,7 @@ async function startWorker(
     settings: {
       concurrency: config.delivery.concurrency,
       ratePerSecond: config.delivery.ratePerSecond,
+      supporterMailRatePerSecond: config.delivery.supporterMailRatePerSecond,
       retry: config.delivery,
       mailFrom: config.mail.from,
       publicUrl: config.publicUrl,

@@ -21,6 +21,8 @@ export class SendError extends Error {
     readonly status?: number,
     /** For rate-limited: how long the provider asks us to wait. */
     readonly retryAfterMs?: number,
+    /** The provider may have accepted the message anyway (a timeout, a 502/504 from a gateway): a retry may duplicate it. */
+    readonly ambiguous = false,
   ) {
     super(reason);
     this.name = 'SendError';

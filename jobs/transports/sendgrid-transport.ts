@@ -61,7 +61,9 @@ export function classifySendGridError(err: unknown): SendError {
   const status = typeof e.code === 'number' ? e.code : undefined;
   if (status === undefined) {
     const what = typeof e.code === 'string' ? e.code : (e.message ?? 'unknown error');
-    return new SendError('transient', `Could not reach the mail provider (${what}).`);
+    // A refused or unresolved connection sent nothing; a timeout or a reset connection may have.
+    const ambiguous = !['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ERR_INVALID_URL'].includes(String(e.code));
+    return new SendError('transient', `Could not reach the mail provider (${what}).`, undefined, undefined, ambiguous);
   }
   const detail = providerMessage(e.response?.body);
   const said = detail ? `: ${detail}` : '';
@@ -72,7 +74,7 @@ export function classifySendGridError(err: unknown): SendError {
   }
   if (status === 401) return new SendError('account', `The mail provider refused the account's credentials or the account cannot send (401)${said}.`, status);
   if (status === 400 || status === 403 || status === 413) return new SendError('permanent', `The mail provider refused the letter (${status})${said}.`, status);
-  return new SendError('transient', `The mail provider had a problem (${status})${said}.`, status);
+  return new SendError('transient', `The mail provider had a problem (${status})${said}.`, status, undefined, status === 502 || status === 504);
 }
 
 function providerMessage(body: unknown): string {

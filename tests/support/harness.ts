@@ -102,6 +102,7 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
         settings: {
           concurrency: 4,
           ratePerSecond: 1000,
+          supporterMailRatePerSecond: 1000,
           retry: config.delivery,
           mailFrom: config.mail.from,
           publicUrl: config.publicUrl,
