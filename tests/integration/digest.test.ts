@@ -2,6 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryOf } from '../../domain/campaign.js';
 import { fixtureCampaign } from '../support/campaign-fixture.js';
+import { SendError } from '../../jobs/transports/mail-transport.js';
 import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, validForm } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
 
@@ -105,5 +106,48 @@ describe('digest delivery', () => {
       expect(p.text).toContain('This email brings you 8 letters from supporters in 2 countries');
     });
     for (let i = 0; i < 8; i++) expect(parts.filter((p) => p.text.includes(`Letter ${i}. A long`))).toHaveLength(1);
+  });
+});
+
+describe('a digest whose second part fails', () => {
+  let h: Harness;
+  beforeAll(() => {
+    h = createHarness('digest-retry', { campaigns, env: { PACING: 'on', DIGEST_MAX_BYTES: '40000' } });
+  });
+  afterAll(() => h.close());
+
+  it('when the run is retried, then every letter is in exactly one email that was really sent', async () => {
+    for (let i = 0; i < 6; i++) {
+      await expectStatus(
+        postLetter(
+          h.app,
+          campaign.slug,
+          validForm({ email: `r${i}@example.net`, recipients: ['prison'], body: `Retry letter ${i}. ${'Words about the case. '.repeat(160)}` }),
+        ),
+        303,
+      );
+    }
+    const mail = recordingTransport();
+    // The first part goes, the second fails once (a 503), then everything goes.
+    let calls = 0;
+    const flaky = {
+      ...mail,
+      send: (email: Parameters<typeof mail.send>[0]) =>
+        ++calls === 2 ? Promise.reject(new SendError('transient', 'provider had a problem (503)', 503)) : mail.send(email),
+    };
+    h.startWorker(flaky);
+    const job = (await h.queue.getDelayed()).find((j) => j.name === 'digest')!;
+    await job.promote();
+    await eventually(async () => ((await h.t.redis.zcard(h.t.keys.digestPending(campaign.slug, 'prison'))) === 0 ? true : undefined), 15_000);
+    const ids = await h.t.redis.zrange(h.t.keys.letterIndex(campaign.slug), 0, -1);
+    for (const [i] of ids.entries()) expect(mail.sends.filter((s) => s.email.text.includes(`Retry letter ${i}. Words`))).toHaveLength(1);
+    for (const id of ids) {
+      const r = (await h.log.get(id, 'prison'))!;
+      expect(r.state).toBe('sent');
+      const carrying = mail.sends.find((s) => s.messageId === r.messageId)!;
+      expect(carrying).toBeDefined();
+      const letter = (await h.letters.get(id))!;
+      expect(carrying.email.text).toContain(letter.body.slice(0, 30));
+    }
   });
 });
