@@ -52,21 +52,24 @@ export class LetterConfirmation {
     const waiting = letter.deliveries.filter((d) => d.record.state === 'unconfirmed');
     if (waiting.length === 0) return 'already-confirmed';
     const now = this.deps.clock.now();
-    const planned: PlannedDelivery[] = [];
-    for (const { targetId } of waiting) {
-      const plan = await this.deps.planner.planOne(campaign, targetId);
+    const plans: PlannedDelivery[] = [];
+    for (const { targetId } of waiting) plans.push(await this.deps.planner.planOne(campaign, targetId));
+    // Jobs first: if queueing fails nothing has changed and the writer can press the button again; a
+    // job that runs before its delivery leaves "unconfirmed" waits a few seconds (deliver-letter.ts).
+    await this.deps.scheduler.schedule(campaign.slug, letter.id, plans);
+    let moved = 0;
+    for (const plan of plans) {
       const digest = plan.state === 'in-digest';
-      const moved = await this.deps.log.apply(campaign.slug, letter.id, targetId, digest ? 'writer-confirmed-to-digest' : 'writer-confirmed', {
+      const result = await this.deps.log.apply(campaign.slug, letter.id, plan.targetId, digest ? 'writer-confirmed-to-digest' : 'writer-confirmed', {
         due: plan.due,
         digestDate: plan.digestDate ?? '',
       });
-      if (!moved.applied) continue;
-      if (digest) await this.deps.redis.zadd(this.deps.keys.digestPending(campaign.slug, targetId), now, letter.id);
-      else if (plan.state === 'waiting') await this.deps.log.apply(campaign.slug, letter.id, targetId, 'rescheduled', { due: plan.due });
-      planned.push(plan);
+      if (!result.applied) continue;
+      moved += 1;
+      if (digest) await this.deps.redis.zadd(this.deps.keys.digestPending(campaign.slug, plan.targetId), now, letter.id);
+      else if (plan.state === 'waiting') await this.deps.log.apply(campaign.slug, letter.id, plan.targetId, 'rescheduled', { due: plan.due });
     }
-    if (planned.length === 0) return 'already-confirmed';
-    await this.deps.scheduler.schedule(campaign.slug, letter.id, planned);
+    if (moved === 0) return 'already-confirmed';
     await this.deps.letters.countConfirmed(letter);
     await this.deps.redis.del(this.deps.keys.confirm(hashToken(token)));
     return 'confirmed';

@@ -64,6 +64,11 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     const delivery = letter.deliveries.find((d) => d.targetId === targetId);
     if (!delivery) throw new UnrecoverableError(`The letter has no delivery to "${targetId}".`);
     const state = delivery.record.state;
+    if (state === 'unconfirmed') {
+      // Queued a moment before its writer's confirmation was recorded (letter-confirmation.ts): look again shortly.
+      await job.moveToDelayed(deps.clock.now() + 5000, token);
+      throw new DelayedError();
+    }
     if (state !== 'queued' && state !== 'waiting' && state !== 'retrying' && state !== 'sending') {
       return { skipped: `delivery is ${state}${delivery.record.messageId ? ` (${delivery.record.messageId})` : ''}` };
     }
