@@ -24,7 +24,7 @@ export function niceMax(n: number): number {
  */
 export function barChartSvg(
   buckets: readonly ChartBucket[],
-  opts: { title: string; label: (start: number) => string; labelEvery: number; width?: number; height?: number },
+  opts: { id: string; title: string; label: (start: number) => string; labelEvery: number; width?: number; height?: number },
 ): string {
   const width = opts.width ?? 720;
   const height = opts.height ?? 220;
@@ -39,9 +39,10 @@ export function barChartSvg(
   const y = (v: number) => top + plotH - (v / max) * plotH;
   const parts: string[] = [];
   parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="chart-title" class="chart">`,
-    `<title id="chart-title">${escape(opts.title)}</title>`,
-    '<defs><pattern id="hatch" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="4" height="4" fill="#8fb3d9"/><line x1="0" y1="0" x2="0" y2="4" stroke="#1d3b5a" stroke-width="1.5"/></pattern></defs>',
+    // Ids are per chart: a page with two charts must not give both the first one's name.
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="${opts.id}-title" class="chart">`,
+    `<title id="${opts.id}-title">${escape(opts.title)}</title>`,
+    `<defs><pattern id="${opts.id}-hatch" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="4" height="4" fill="#8fb3d9"/><line x1="0" y1="0" x2="0" y2="4" stroke="#1d3b5a" stroke-width="1.5"/></pattern></defs>`,
   );
   for (const f of [0, 0.5, 1]) {
     const v = Math.round(max * f);

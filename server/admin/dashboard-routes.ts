@@ -54,11 +54,13 @@ export function dashboardRoutes(deps: AppDeps, auth: AdminAuth): Router {
       testLetter: testId ? await deps.actions.testLetter(testId) : undefined,
       testId,
       hourlyChart: barChartSvg(data.hourly, {
+        id: 'chart-hourly',
         title: 'Letters written and emails sent per hour, last 48 hours (UTC)',
         label: (t) => hourLabel.format(t),
         labelEvery: 6,
       }),
       dailyChart: barChartSvg(data.daily, {
+        id: 'chart-daily',
         title: 'Letters written and emails sent per day since the campaign began (UTC)',
         label: (t) => dayLabel.format(t),
         labelEvery: Math.max(1, Math.ceil(data.daily.length / 8)),

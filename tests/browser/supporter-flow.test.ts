@@ -1,0 +1,259 @@
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { ADMIN_ENV, TEST_ADMIN_PASSWORD } from '../support/admin.js';
+import { expectStatus, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
+import { recordingTransport } from '../support/recording-transport.js';
+import { axe, describeViolations, DEVICES, failOnPageErrors, focused, freshEmail, localPath, tabTo, useBrowserEnv } from './support.js';
+
+// A supporter's whole path in a real browser, on a desktop screen and on a phone: writing with the
+// keyboard alone, the live preview, errors, no JavaScript, the status page following delivery, and
+// axe on every page a supporter or campaigner sees.
+
+vi.setConfig({ testTimeout: 30_000 });
+const env = useBrowserEnv('browser-flow', { env: ADMIN_ENV });
+const CAMPAIGN_PATH = `/c/${SHIPPED_CAMPAIGN}`;
+const SENT_PAGE = /\/letters\/[A-Za-z0-9_-]{32}\/sent$/;
+
+const text = (page: Page, selector: string) =>
+  page
+    .locator(selector)
+    .first()
+    .textContent()
+    .then((t) => (t ?? '').trim());
+
+/** The status link printed on the thank-you page, as a path on the test server. */
+async function statusPathFrom(page: Page): Promise<string> {
+  return localPath((await page.locator('#status-url').getAttribute('href'))!);
+}
+
+/** Fills the form with a mouse-free but not keyboard-only shortcut (fill/check), for scenarios about something else. */
+async function fillLetter(page: Page, email: string, opts: { first?: string; last?: string; country?: string; embassy?: string } = {}) {
+  await page.fill('#firstName', opts.first ?? 'Ana');
+  await page.fill('#lastName', opts.last ?? 'Lima');
+  await page.fill('#email', email);
+  await page.selectOption('#country', opts.country ?? 'FR');
+  await page.check(`#r-${opts.embassy ?? 'embassy-fr'}`);
+  // The women's prison gets a daily digest; leaving it out keeps every delivery on the direct path.
+  await page.uncheck('#r-gd-womens-prison');
+}
+
+describe.each(DEVICES)('on a %s', (_name, device) => {
+  // One page per screen, reused by the tests below (each starts by opening the page it needs).
+  let page: Page;
+  beforeAll(async () => {
+    page = await (await env.context(device)).newPage();
+  });
+
+  it('when a supporter writes and sends a letter with the keyboard alone, then they reach the thank-you page', async () => {
+    const check = failOnPageErrors(page);
+    await page.goto(env.baseUrl + CAMPAIGN_PATH);
+    const email = freshEmail('keyboard');
+
+    await tabTo(page, '#firstName');
+    await page.keyboard.type('Mei');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('Tan');
+    await page.keyboard.press('Tab');
+    expect(await focused(page)).toBe('email');
+    await page.keyboard.type(email);
+    // Back to the last name to correct it, then forward again past the email.
+    await page.keyboard.press('Shift+Tab');
+    expect(await focused(page)).toBe('lastName');
+    await page.keyboard.press('End');
+    await page.keyboard.type('g');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    expect(await focused(page)).toBe('country');
+    for (let i = 0; i < 40 && (await page.inputValue('#country')) !== 'AU'; i++) await page.keyboard.press('ArrowDown');
+    expect(await page.inputValue('#country')).toBe('AU');
+
+    await tabTo(page, '#r-embassy-au');
+    expect(await page.isChecked('#r-embassy-au')).toBe(false);
+    await page.keyboard.press('Space');
+    expect(await page.isChecked('#r-embassy-au')).toBe(true);
+    // The signature follows what was typed.
+    expect(await text(page, '[data-sign="name"]')).toBe('Mei Tang');
+    expect(await text(page, '[data-sign="country"]')).toBe('Australia');
+
+    await tabTo(page, 'button[name="send"]');
+    await Promise.all([page.waitForURL(SENT_PAGE), page.keyboard.press('Enter')]);
+    expect(await text(page, 'h1')).toBe('Thank you, Mei');
+    expect(await page.locator('.delivery-to', { hasText: 'Australia' }).count()).toBe(1);
+    await page.goto(env.baseUrl + (await statusPathFrom(page)));
+    expect(await text(page, '.lead')).toContain('Written by Mei Tang (Australia)');
+    check();
+  });
+
+  it('when the supporter edits the letter, their name and country, then the preview and the signature follow, and another recipient changes the salutation', async () => {
+    const check = failOnPageErrors(page);
+    await page.goto(env.baseUrl + CAMPAIGN_PATH);
+    const preview = '#preview [data-preview="text"]';
+    expect(await page.locator('#preview').getAttribute('open')).not.toBeNull();
+    expect(await text(page, preview)).toMatch(/^Dear Director,/);
+    expect(await text(page, preview)).toMatch(/\[your name\]\n\[your country\]$/);
+
+    await page.fill('#firstName', 'Li');
+    await page.fill('#lastName', 'Wen');
+    await page.selectOption('#country', 'DE');
+    expect(await text(page, '[data-sign="name"]')).toBe('Li Wen');
+    expect(await text(page, '[data-sign="country"]')).toBe('Germany');
+    expect(await text(page, preview)).toMatch(/\nLi Wen\nGermany$/);
+    expect(await text(page, '[data-preview="from"]')).toMatch(/^Li Wen via /);
+
+    await page.fill('#subject', 'For 黄雪琴, from Berlin');
+    await page.fill('#body', 'My own words for Huang Xueqin (黄雪琴).\n\nRelease her now.');
+    expect(await text(page, '[data-preview="subject"]')).toBe('For 黄雪琴, from Berlin');
+    expect(await text(page, preview)).toBe(
+      'Dear Director,\n\nMy own words for Huang Xueqin (黄雪琴).\n\nRelease her now.\n\n' +
+        (await page.locator('#preview').getAttribute('data-closing')) +
+        '\nLi Wen\nGermany',
+    );
+
+    await page.selectOption('#preview-target', 'embassy-de');
+    expect(await text(page, preview)).toMatch(/^Your Excellency,\n\nMy own words/);
+    expect(await text(page, '[data-preview="to"]')).toContain('Germany');
+    // Ticking a recipient shows the letter as that recipient gets it.
+    await page.check('#r-gz-procuratorate', { force: true }).catch(() => undefined);
+    await page.uncheck('#r-gz-procuratorate');
+    await page.check('#r-gz-procuratorate');
+    expect(await page.inputValue('#preview-target')).toBe('gz-procuratorate');
+    expect(await text(page, preview)).toMatch(/^Dear Chief Procurator,\n\n/);
+    check();
+  });
+
+  it('when the supporter sends invalid input, then the text is kept, the error summary has focus and each error is tied to its field', async () => {
+    const check = failOnPageErrors(page, [/status of 422/]);
+    await page.goto(env.baseUrl + CAMPAIGN_PATH);
+    const body = 'Words I spent a long time on, for 王建兵 and 黄雪琴.';
+    await page.fill('#firstName', '');
+    await page.fill('#lastName', 'Lima');
+    await page.fill('#email', 'not-an-email');
+    await page.fill('#body', body);
+    const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button[name="send"]')]);
+    expect(response.status()).toBe(422);
+    await page.waitForLoadState('load');
+
+    expect(await page.inputValue('#body')).toBe(body);
+    expect(await page.inputValue('#email')).toBe('not-an-email');
+    expect(await page.inputValue('#lastName')).toBe('Lima');
+    await page.waitForFunction('document.activeElement && document.activeElement.id === "error-summary"', undefined, { timeout: 5000 });
+    expect(await focused(page)).toBe('error-summary');
+    expect(await page.locator('#error-summary').isVisible()).toBe(true);
+
+    const links = await page.locator('#error-summary a').evaluateAll((as) => as.map((a) => a.getAttribute('href')!));
+    expect(links).toEqual(expect.arrayContaining(['#firstName', '#email']));
+    for (const href of links) {
+      const field = page.locator(href);
+      const id = href.slice(1);
+      const errorId = `${id === 'recipients-fieldset' ? 'recipients' : id}-error`;
+      expect((await field.getAttribute('aria-describedby'))?.split(' ')).toContain(errorId);
+      expect(await page.locator(`#${errorId}`).isVisible()).toBe(true);
+      expect(await text(page, `#${errorId}`)).not.toBe('');
+      if (id !== 'recipients-fieldset') expect(await field.getAttribute('aria-invalid')).toBe('true');
+    }
+    // The email's hint stays described too.
+    expect((await page.getAttribute('#email', 'aria-describedby'))!.split(' ')).toEqual(['email-hint', 'email-error']);
+    check();
+  });
+
+  it('when JavaScript is off, then the supporter still goes from the form to the thank-you page and the status page', async () => {
+    const context = await env.context(device, { javaScriptEnabled: false });
+    const page = await context.newPage();
+    const check = failOnPageErrors(page);
+    await page.goto(env.baseUrl + CAMPAIGN_PATH);
+    // Without the script the preview shows the server's rendering with placeholders.
+    expect(await text(page, '#preview [data-preview="text"]')).toMatch(/^Dear Director,/);
+    await fillLetter(page, freshEmail('nojs'), { first: 'Jo', last: 'Nash', country: 'GB', embassy: 'embassy-gb' });
+    await Promise.all([page.waitForURL(SENT_PAGE), page.click('button[name="send"]')]);
+    expect(await text(page, 'h1')).toBe('Thank you, Jo');
+    expect(await page.locator('button[data-copy]').isVisible()).toBe(false);
+    expect(await page.locator('#status-url').isVisible()).toBe(true);
+
+    await page.goto(env.baseUrl + (await statusPathFrom(page)));
+    expect(await text(page, 'h1')).toBe('Your letter');
+    expect(await text(page, '.lead')).toContain('Written by Jo Nash (United Kingdom)');
+    const badges = await page.locator('#deliveries .badge').allTextContents();
+    expect(badges.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(badges.map((b) => b.trim()))).toEqual(new Set(['Queued']));
+    expect(await page.locator('#deliveries a', { hasText: 'Refresh' }).isVisible()).toBe(true);
+    check();
+    await context.close();
+  });
+
+  // The worker is started only once the letter is queued, and stopped at the end of the test.
+  it('when a worker delivers the letter, then the open status page moves from Queued to Sent by itself', async () => {
+    const check = failOnPageErrors(page);
+    await page.goto(env.baseUrl + CAMPAIGN_PATH);
+    await fillLetter(page, freshEmail('status'));
+    await Promise.all([page.waitForURL(SENT_PAGE), page.click('button[name="send"]')]);
+    await page.goto(env.baseUrl + (await statusPathFrom(page)));
+    const badges = page.locator('#deliveries .badge');
+    const count = await badges.count();
+    expect(count).toBeGreaterThanOrEqual(2);
+    expect(new Set((await badges.allTextContents()).map((b) => b.trim()))).toEqual(new Set(['Queued']));
+    await page.evaluate('window.__notReloaded = true');
+
+    const transport = recordingTransport();
+    env.h.startWorker(transport);
+    try {
+      await page.waitForFunction(`document.querySelectorAll('#deliveries .badge-sent').length === ${count}`, undefined, { timeout: 15_000, polling: 250 });
+    } finally {
+      await env.h.closeWorkers();
+    }
+    expect(new Set((await badges.allTextContents()).map((b) => b.trim()))).toEqual(new Set(['Sent']));
+    expect(await page.evaluate('window.__notReloaded === true')).toBe(true);
+    expect(await page.locator('#deliveries').getAttribute('data-final')).toBe('yes');
+    expect(await page.locator('#deliveries a', { hasText: 'Refresh' }).count()).toBe(0);
+    expect(transport.sends.some((s) => s.email.to.email === 'embassy-fr@example.org')).toBe(true);
+    check();
+  }, 30_000);
+});
+
+describe('accessibility (axe, WCAG 2.x A and AA: no serious or critical violations)', () => {
+  let token = '';
+  beforeAll(async () => {
+    const res = await expectStatus(postLetter(env.h.app, SHIPPED_CAMPAIGN, validForm({ email: freshEmail('axe') })), 303);
+    token = /^\/letters\/([A-Za-z0-9_-]{32})\/sent$/.exec(res.headers.location!)![1]!;
+  });
+
+  const pages: [string, (page: Page) => Promise<void>][] = [
+    ['the campaign page', (page) => page.goto(env.baseUrl + CAMPAIGN_PATH).then(() => undefined)],
+    [
+      'the campaign page after a failed submit, showing errors',
+      async (page) => {
+        await page.goto(env.baseUrl + CAMPAIGN_PATH);
+        await page.fill('#firstName', '');
+        await page.fill('#email', 'nope');
+        await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 422), page.click('button[name="send"]')]);
+        await page.waitForSelector('#error-summary');
+      },
+    ],
+    ['the thank-you page', (page) => page.goto(`${env.baseUrl}/letters/${token}/sent`).then(() => undefined)],
+    ['the status page', (page) => page.goto(`${env.baseUrl}/letters/${token}`).then(() => undefined)],
+    ['the privacy page', (page) => page.goto(`${env.baseUrl}${CAMPAIGN_PATH}/privacy`).then(() => undefined)],
+    ['the delete page', (page) => page.goto(`${env.baseUrl}/letters/${token}/delete`).then(() => undefined)],
+    ['the admin login', (page) => page.goto(`${env.baseUrl}/admin/login`).then(() => undefined)],
+    [
+      'the dashboard',
+      async (page) => {
+        await page.goto(`${env.baseUrl}/admin/login`);
+        await page.fill('#password', TEST_ADMIN_PASSWORD);
+        await Promise.all([page.waitForURL(/\/admin\/c\//), page.click('button[type="submit"]')]);
+        await page.waitForSelector('#live svg.chart');
+      },
+    ],
+  ];
+
+  describe.each(DEVICES)('on a %s', (_name, device) => {
+    // One page per device, visiting each page in turn (cookies shared, so the dashboard comes last).
+    let page: Page;
+    beforeAll(async () => {
+      page = await (await env.context(device)).newPage();
+    });
+    it.each(pages)('when axe checks %s, then it finds no serious or critical violation', async (_label, visit) => {
+      await visit(page);
+      const violations = await axe(page);
+      expect(violations, describeViolations(violations)).toEqual([]);
+    });
+  });
+});
