@@ -48,7 +48,7 @@ export class SendGuard {
   private readonly guard: GuardCommand;
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly keys: RedisKeys,
   ) {
     const name = 'appealLettersSendGuard';

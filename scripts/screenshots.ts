@@ -17,7 +17,8 @@ import { APP_ROOT } from '../domain/app-root.js';
 import { loadCampaigns } from '../domain/campaign.js';
 import { systemClock } from '../domain/clock.js';
 import { redisKeys } from '../domain/redis-keys.js';
-import { createWorker, emailTemplatesDir } from '../jobs/worker.js';
+import { workerSettingsFrom } from '../server/worker-settings.js';
+import { createWorker } from '../jobs/worker.js';
 import { createApp } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
 import { ensureRedis } from '../server/redis-launcher.js';
@@ -68,17 +69,11 @@ const startWorker = () => {
     transport,
     clock: systemClock,
     settings: {
+      ...workerSettingsFrom(config),
       concurrency: 1,
       ratePerSecond: 100,
       supporterMailRatePerSecond: 100,
       retry: { ...config.delivery, attempts: 1 },
-      mailFrom: config.mail.from,
-      publicUrl: config.publicUrl,
-      emailTemplatesDir: emailTemplatesDir(APP_ROOT),
-      maxDigestBytes: config.digestMaxBytes,
-      eventLogMax: config.eventLogMax,
-      pacing: config.delivery.pacing,
-      retentionDays: config.retentionDays,
     },
   });
 };

@@ -1,17 +1,16 @@
 import type { Server } from 'node:http';
-import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { APP_ROOT } from '../domain/app-root.js';
 import { CampaignFileError, loadCampaigns, type CampaignRegistry } from '../domain/campaign.js';
 import { systemClock } from '../domain/clock.js';
 import { redisKeys } from '../domain/redis-keys.js';
 import { createOutboxTransport } from '../jobs/transports/outbox-transport.js';
 import { createSendGridTransport } from '../jobs/transports/sendgrid-transport.js';
-import { createWorker, emailTemplatesDir } from '../jobs/worker.js';
+import { createWorker } from '../jobs/worker.js';
 import { WorkerMetrics } from '../jobs/worker-metrics.js';
 import { buildAppDeps } from './web-deps.js';
+import { workerSettingsFrom } from './worker-settings.js';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
@@ -139,19 +138,7 @@ async function startWorker(
     transport,
     clock: systemClock,
     metrics: metrics ? new WorkerMetrics(metrics) : undefined,
-    settings: {
-      concurrency: config.delivery.concurrency,
-      ratePerSecond: config.delivery.ratePerSecond,
-      supporterMailRatePerSecond: config.delivery.supporterMailRatePerSecond,
-      retry: config.delivery,
-      mailFrom: config.mail.from,
-      publicUrl: config.publicUrl,
-      emailTemplatesDir: emailTemplatesDir(APP_ROOT),
-      maxDigestBytes: config.digestMaxBytes,
-      eventLogMax: config.eventLogMax,
-      pacing: config.delivery.pacing,
-      retentionDays: config.retentionDays,
-    },
+    settings: workerSettingsFrom(config),
   });
   logger.info(
     { transport: transport.name, concurrency: config.delivery.concurrency, ratePerSecond: config.delivery.ratePerSecond },

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../../domain/clock.js';
 import { createApp } from '../../server/app.js';
 import { ADMIN_ENV, loginAsAdmin } from '../support/admin.js';
-import { createHarness, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
+import { createHarness, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // The campaigner's CSV export of the delivery log: one row per letter and recipient, personal data
 // only when asked for, filters, safe for spreadsheets, and the dashboard login in front.

@@ -6,7 +6,7 @@ import { WorkerMetrics } from '../../jobs/worker-metrics.js';
 import { createApp } from '../../server/app.js';
 import { ConfigError, loadConfig } from '../../server/config.js';
 import { serveMetrics } from '../../server/metrics.js';
-import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
 
 // GET /metrics for Prometheus: behind a bearer token, Redis-backed gauges that match the campaign's

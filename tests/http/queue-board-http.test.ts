@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_ENV, loginAsAdmin } from '../support/admin.js';
-import { createHarness, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
+import { createHarness, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // bull-board at /admin/queues: behind the dashboard login, read-only, and under a Content-Security-Policy
 // that allows its own inline styles by hash and nothing else, on its paths only.

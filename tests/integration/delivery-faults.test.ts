@@ -4,7 +4,7 @@ import { Parking } from '../../jobs/parking.js';
 import { createSendingSwitches, type SendingSwitches } from '../../jobs/sending-switches.js';
 import { createSendGridTransport } from '../../jobs/transports/sendgrid-transport.js';
 import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
-import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // What the provider and the campaigners can do to a drain: 429 pauses the queue without costing an
 // attempt, 401 pauses all sending, holds park letters, and an interrupted send is flagged.

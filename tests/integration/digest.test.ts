@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryOf } from '../../domain/campaign.js';
 import { fixtureCampaign } from '../support/campaign-fixture.js';
 import { SendError } from '../../jobs/transports/mail-transport.js';
-import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, validForm } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, type Harness, postLetter, validForm } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
 
 // A recipient in digest mode gets the letters of a period in one email (or a few parts), with a summary.

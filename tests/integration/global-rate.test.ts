@@ -1,7 +1,6 @@
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
-import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { runMain, type RunningProcess } from '../support/processes.js';
 
 // The provider account's limit holds across worker processes: two real worker processes share one

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliveryJobOptions } from '../../jobs/delivery-queue.js';
 import type { MailTransport } from '../../jobs/transports/mail-transport.js';
 import { createOutboxTransport } from '../../jobs/transports/outbox-transport.js';
-import { createHarness, eventually, expectStatus, formEncode, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { systemClock } from '../../domain/clock.js';
 
 // The development outbox end to end, and the worker's refusal to send a delivery twice.

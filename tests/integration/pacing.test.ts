@@ -5,7 +5,7 @@ import { registryOf } from '../../domain/campaign.js';
 import { manualClock } from '../../domain/clock.js';
 import { forecastCampaign } from '../../domain/forecast.js';
 import { fixtureCampaign, fixtureTarget } from '../support/campaign-fixture.js';
-import { createHarness, eventually, formEncode, type Harness, postLetter, validForm } from '../support/harness.js';
+import { createHarness, eventually, type Harness, postLetter, validForm } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
 
 // Pacing with real BullMQ delays on real Redis, with short intervals: a recipient paced at one letter

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import request from 'supertest';
@@ -14,7 +13,7 @@ import { REDACT_PATHS } from '../../server/logger.js';
 import { ADMIN_ENV, loginAsAdmin } from '../support/admin.js';
 import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
 import { formFields } from '../support/forms.js';
-import { createHarness, eventually, expectStatus, formEncode, type Harness, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
+import { createHarness, eventually, formEncode, type Harness, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // Logs, job payloads and provider tags must carry ids, never who wrote what. The web app and a real
 // worker log at the most verbose level to an in-memory stream, with the production redactions, while

@@ -12,11 +12,12 @@ import type { SendingControl } from '../../domain/sending-control.js';
 import type { QueueJobData } from '../../jobs/delivery-queue.js';
 import type { SupporterMailJob } from '../../jobs/supporter-mail.js';
 import type { MailTransport } from '../../jobs/transports/mail-transport.js';
-import { createWorker, emailTemplatesDir, type DeliveryWorker, type WorkerDeps } from '../../jobs/worker.js';
+import { createWorker, type DeliveryWorker, type WorkerDeps } from '../../jobs/worker.js';
 import type { WorkerMetrics } from '../../jobs/worker-metrics.js';
 import { createApp, type AppDeps } from '../../server/app.js';
 import { loadConfig, type Config } from '../../server/config.js';
 import { buildAppDeps } from '../../server/web-deps.js';
+import { workerSettingsFrom } from '../../server/worker-settings.js';
 import { testRedis, type TestRedis } from './redis.js';
 
 export { expectStatus, formEncode, postLetter, validForm } from './forms.js';
@@ -99,20 +100,7 @@ export function createHarness(name: string, options: HarnessOptions = {}): Harne
         campaigns,
         transport,
         clock: workerClock,
-        settings: {
-          concurrency: 4,
-          ratePerSecond: 1000,
-          supporterMailRatePerSecond: 1000,
-          retry: config.delivery,
-          mailFrom: config.mail.from,
-          publicUrl: config.publicUrl,
-          emailTemplatesDir: emailTemplatesDir(APP_ROOT),
-          maxDigestBytes: config.digestMaxBytes,
-          eventLogMax: config.eventLogMax,
-          pacing: config.delivery.pacing,
-          retentionDays: config.retentionDays,
-          ...settings,
-        },
+        settings: { ...workerSettingsFrom(config), concurrency: 4, ratePerSecond: 1000, supporterMailRatePerSecond: 1000, ...settings },
       });
       workers.push(w);
       return w;
