@@ -5,6 +5,7 @@ import ejs from 'ejs';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
 import type { LetterConfirmation } from '../domain/letter-confirmation.js';
+import { plainTextEmailHtml } from '../domain/html-escape.js';
 import { safeDisplayName } from '../domain/letter-email.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import { letterRefJobSchema, type LetterRefJob } from './supporter-mail.js';
@@ -53,7 +54,7 @@ export function createConfirmLetterProcessor(deps: ConfirmationMailDeps): (job: 
         to: { email: letter.email, name: safeDisplayName(`${letter.firstName} ${letter.lastName}`) },
         subject: `Please confirm your letter on "${campaign.name}"`,
         text,
-        html: `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Confirm your letter</title></head><body><pre style="font-family:Georgia,serif;white-space:pre-wrap">${escapeHtml(text)}</pre></body></html>`,
+        html: plainTextEmailHtml('Confirm your letter', text),
         customArgs: { campaign: campaign.slug, letter: letter.id, kind: 'confirm-letter' },
       });
       deps.logger.info({ campaign: campaign.slug, letter: letter.id }, 'confirmation email sent to the writer');
@@ -76,8 +77,4 @@ export function createExpireUnconfirmedProcessor(
     if (deleted) deps.logger.info({ campaign: parsed.data.campaign, letter: parsed.data.letterId }, 'unconfirmed letter deleted');
     return { deleted };
   };
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }

@@ -5,6 +5,7 @@ import ejs from 'ejs';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
 import type { LetterStore } from '../domain/letter-store.js';
+import { plainTextEmailHtml } from '../domain/html-escape.js';
 import { safeDisplayName } from '../domain/letter-email.js';
 import { statusLinkJobSchema, type StatusLinkJob } from './supporter-mail.js';
 import { SendError, type MailTransport } from './transports/mail-transport.js';
@@ -46,7 +47,7 @@ export function createSendStatusLinkProcessor(deps: SendStatusLinkDeps): (job: J
       statusUrl,
       site: new URL(deps.publicUrl).host,
     }) as string;
-    const html = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Your letter</title></head><body><pre style="font-family:Georgia,serif;white-space:pre-wrap">${escapeHtml(text)}</pre></body></html>`;
+    const html = plainTextEmailHtml('Your letter', text);
     try {
       const { messageId } = await deps.transport.send({
         from: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
@@ -64,8 +65,4 @@ export function createSendStatusLinkProcessor(deps: SendStatusLinkDeps): (job: J
       throw err;
     }
   };
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }

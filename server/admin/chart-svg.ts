@@ -1,3 +1,5 @@
+import { escapeHtml } from '../../domain/html-escape.js';
+
 // A small server-rendered bar chart (SVG, no script): letters written and emails sent per bucket.
 // It renders without JavaScript, and the page shows the same numbers in a table for screen readers.
 
@@ -6,8 +8,6 @@ export interface ChartBucket {
   written: number;
   sent: number;
 }
-
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** A "nice" axis maximum at or above `n` (1, 2, 5 × 10^k). */
 export function niceMax(n: number): number {
@@ -41,7 +41,7 @@ export function barChartSvg(
   parts.push(
     // Ids are per chart: a page with two charts must not give both the first one's name.
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="${opts.id}-title" class="chart">`,
-    `<title id="${opts.id}-title">${escape(opts.title)}</title>`,
+    `<title id="${opts.id}-title">${escapeHtml(opts.title)}</title>`,
     `<defs><pattern id="${opts.id}-hatch" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="4" height="4" fill="#8fb3d9"/><line x1="0" y1="0" x2="0" y2="4" stroke="#1d3b5a" stroke-width="1.5"/></pattern></defs>`,
   );
   for (const f of [0, 0.5, 1]) {
@@ -53,7 +53,7 @@ export function barChartSvg(
     const x = left + i * slot + (slot - 2 * bar) / 2;
     const hw = (b.written / max) * plotH;
     const hs = (b.sent / max) * plotH;
-    const label = escape(`${opts.label(b.start)}: ${b.written} written, ${b.sent} sent`);
+    const label = escapeHtml(`${opts.label(b.start)}: ${b.written} written, ${b.sent} sent`);
     parts.push(`<g><title>${label}</title>`);
     parts.push(
       `<rect class="bar-written" x="${x.toFixed(1)}" y="${(top + plotH - hw).toFixed(1)}" width="${bar.toFixed(1)}" height="${hw.toFixed(1)}" fill="#1d3b5a"/>`,
@@ -63,7 +63,7 @@ export function barChartSvg(
     );
     parts.push('</g>');
     if (i % opts.labelEvery === 0)
-      parts.push(`<text x="${(left + i * slot).toFixed(1)}" y="${height - 8}" font-size="11" fill="#4a5560">${escape(opts.label(b.start))}</text>`);
+      parts.push(`<text x="${(left + i * slot).toFixed(1)}" y="${height - 8}" font-size="11" fill="#4a5560">${escapeHtml(opts.label(b.start))}</text>`);
   });
   parts.push(`<line x1="${left}" x2="${width - 8}" y1="${top + plotH}" y2="${top + plotH}" stroke="#6b7682"/>`);
   parts.push('</svg>');

@@ -1,3 +1,4 @@
+import { seededRandom } from '../support/seeded-random.js';
 import { randomInt } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,17 +18,7 @@ const POST_PATH = `/c/${SHIPPED_CAMPAIGN}/letters`;
 /** What a refused body may be answered with: bad request, forged form, too large, wrong media type, invalid. */
 const REFUSALS = new Set([400, 403, 413, 415, 422]);
 
-/** mulberry32: a small, fast, seedable PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 type Rng = () => number;
 const int = (rng: Rng, min: number, max: number) => min + Math.floor(rng() * (max - min + 1));

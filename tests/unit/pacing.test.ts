@@ -1,4 +1,5 @@
 import { DateTime } from 'luxon';
+import { seededRandom } from '../support/seeded-random.js';
 import { describe, expect, it } from 'vitest';
 import {
   EMPTY_PACE_STATE,
@@ -34,17 +35,7 @@ function local(t: number, zone: string): DateTime {
   return DateTime.fromMillis(t, { zone });
 }
 
-/** A seeded generator in [0, 1) (mulberry32), so jitter is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = seededRandom;
 
 /** `count` reservations all made at `now`, each carrying the state of the one before. */
 function reserve(rule: PaceRule, count: number, now: number, random: () => number = seeded(1), state: PaceState = EMPTY_PACE_STATE) {
