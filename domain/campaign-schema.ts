@@ -9,6 +9,11 @@ export const slugSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])
 
 const nonEmpty = z.string().trim().min(1, { error: 'must not be empty' });
 
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date as YYYY-MM-DD' });
+/** A date (YYYY-MM-DD, read in UTC) or a date and time with its offset (2026-12-01T09:00:00+01:00). */
+const dateOrDateTime = z.union([isoDate, z.iso.datetime({ offset: true })], { error: 'must be a date as YYYY-MM-DD or a date-time with offset' });
+const languageTag = z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, { error: 'must be a language tag such as "en" or "zh-Hans"' });
+
 const countryOrAll = z.string().refine((v) => v === 'all' || isCountryCode(v), { error: 'must be "all" or an ISO 3166-1 alpha-2 code in capitals, e.g. "GB"' });
 
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -48,7 +53,9 @@ export const targetSchema = z
     email: z.email({ error: 'must be an email address' }),
     country: countryOrAll,
     salutation: nonEmpty.max(80),
-    language: z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, { error: 'must be a language tag such as "en" or "zh-Hans"' }),
+    /** The salutation in other letter languages (by language tag); `salutation` is used for any other. */
+    salutations: z.record(z.string(), nonEmpty.max(80)).optional(),
+    language: languageTag,
     /** The recipient's time zone; the campaign's pacing.timezone when absent. */
     timezone: timezone.optional(),
     /** Overrides the campaign's office hours; null means any time of day. */
@@ -74,10 +81,15 @@ export const targetsFileSchema = z
     });
   });
 
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date as YYYY-MM-DD' });
 
 /** campaign.json: the texts of the page and the letter's fixed parts. */
 export const campaignFileSchema = z.strictObject({
+  /** The language of campaign.json, letter.txt and privacy.txt (translations/<lang>.json add others). */
+  language: languageTag.default('en'),
+  /** When the form opens (a date means 00:00 UTC that day); open from the start when absent. */
+  opensAt: dateOrDateTime.optional(),
+  /** When the form closes (a date means the end of that day, UTC); open for good when absent. */
+  closesAt: dateOrDateTime.optional(),
   name: nonEmpty.max(100),
   headline: nonEmpty.max(200),
   summary: nonEmpty.max(600),
@@ -114,6 +126,25 @@ export const campaignFileSchema = z.strictObject({
   reviewBeforeLaunch: z.string().optional(),
 });
 
+/**
+ * translations/<lang>.json: the campaign's texts in another language, field for field. Arrays have the
+ * same length and order as campaign.json's; `review` says whether a native speaker has checked it.
+ */
+export const translationFileSchema = z.strictObject({
+  /** "reviewed" once a native speaker has checked the translation; anything else is shown to campaigners as a warning. */
+  review: nonEmpty.max(300),
+  name: nonEmpty.max(100),
+  headline: nonEmpty.max(200),
+  summary: nonEmpty.max(600),
+  background: z.array(nonEmpty).min(1),
+  demandsIntro: nonEmpty.max(300),
+  demands: z.array(nonEmpty).min(1).max(10),
+  caseUpdates: z.array(z.strictObject({ text: nonEmpty, source: nonEmpty.optional() })).default([]),
+  letter: z.strictObject({ subject: nonEmpty.max(200), closing: nonEmpty.max(80) }),
+  consent: z.strictObject({ label: nonEmpty.max(300) }).optional(),
+});
+
+export type TranslationFile = z.infer<typeof translationFileSchema>;
 export type Target = z.infer<typeof targetSchema>;
 export type OfficeHours = z.infer<typeof officeHoursSchema>;
 export { WEEKDAYS };

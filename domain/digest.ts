@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ejs from 'ejs';
-import type { Campaign } from './campaign.js';
+import { textsFor, type Campaign } from './campaign.js';
 import type { Target } from './campaign-schema.js';
 import { countryName } from './countries.js';
 import type { OutgoingEmail } from './letter-email.js';
-import { safeDisplayName } from './letter-email.js';
+import { letterLanguageOf, safeDisplayName } from './letter-email.js';
 import type { StoredLetter } from './letter-store.js';
 
 // A digest: the letters of one period to one recipient in one email (or a few, when large), opening
@@ -19,6 +19,9 @@ export interface DigestEntry {
   writtenAt: number;
   subject: string;
   body: string;
+  /** The letter's language, and its closing in that language. */
+  lang: string;
+  closing: string;
 }
 
 /** One email of a digest: its letters and the summary of the whole digest. */
@@ -35,15 +38,18 @@ export interface DigestSummary {
   until: number;
 }
 
-/** The entry of a stored letter. */
-export function digestEntry(letter: StoredLetter): DigestEntry {
+/** The entry of a stored letter: signed, and closed, in the letter's own language. */
+export function digestEntry(letter: StoredLetter, campaign: Campaign): DigestEntry {
+  const lang = letterLanguageOf(campaign, letter);
   return {
     letterId: letter.id,
     writer: `${letter.firstName} ${letter.lastName}`,
-    country: countryName(letter.country),
+    country: countryName(letter.country, lang),
     writtenAt: letter.createdAt,
     subject: letter.subject,
     body: letter.body,
+    lang,
+    closing: textsFor(campaign, lang).letter.closing,
   };
 }
 

@@ -7,7 +7,7 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ENTITIES[c]!);
 }
 
-/** The HTML part of a short plain-text email: the text, escaped, in a <pre> that wraps. */
-export function plainTextEmailHtml(title: string, text: string): string {
-  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><pre style="font-family:Georgia,serif;white-space:pre-wrap">${escapeHtml(text)}</pre></body></html>`;
+/** The HTML part of a short plain-text email in `lang`: the text, escaped, in a <pre> that wraps. */
+export function plainTextEmailHtml(title: string, text: string, lang = 'en'): string {
+  return `<!DOCTYPE html><html lang="${escapeHtml(lang)}"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><pre style="font-family:Georgia,serif;white-space:pre-wrap">${escapeHtml(text)}</pre></body></html>`;
 }

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ejs from 'ejs';
-import type { Campaign } from './campaign.js';
+import { textsFor, type Campaign } from './campaign.js';
 import type { Target } from './campaign-schema.js';
 import { countryName } from './countries.js';
+import { isLanguage, translator, type Language } from './i18n.js';
 import type { LetterDraft } from './letter-form.js';
 
 // What an official receives: one email per recipient, from the campaign's one verified sender,
@@ -30,18 +31,30 @@ export interface LetterParts {
   signatureCountry: string;
 }
 
-/** Splits the letter into its salutation, paragraphs (each a list of lines), closing and signature. */
+/** The language a letter is written in: its own when the campaign has it, else the campaign's. */
+export function letterLanguageOf(campaign: Campaign, letter: Pick<LetterDraft, 'letterLanguage'>): Language {
+  const lang = letter.letterLanguage;
+  return isLanguage(lang) && campaign.texts.has(lang) ? lang : campaign.language;
+}
+
+/** The recipient's salutation in `lang` (its `salutations` entry, else its default one), without punctuation. */
+export function salutationFor(target: Target, lang: string): string {
+  return target.salutations?.[lang] ?? target.salutation;
+}
+
+/** Splits the letter into its salutation, paragraphs (each a list of lines), closing and signature, in the letter's language. */
 export function letterParts(campaign: Campaign, target: Target, letter: LetterDraft): LetterParts {
+  const lang = letterLanguageOf(campaign, letter);
   const paragraphs = letter.body
     .split(/\n\s*\n/)
     .map((p) => p.split('\n').map((l) => l.trimEnd()))
     .filter((lines) => lines.some((l) => l.trim() !== ''));
   return {
-    salutation: `${target.salutation},`,
+    salutation: `${salutationFor(target, lang)}${translator(lang)('letter.salutationEnd')}`,
     paragraphs,
-    closing: campaign.letter.closing,
+    closing: textsFor(campaign, lang).letter.closing,
     signatureName: `${letter.firstName} ${letter.lastName}`,
-    signatureCountry: countryName(letter.country),
+    signatureCountry: countryName(letter.country, lang),
   };
 }
 
@@ -61,9 +74,14 @@ export function safeDisplayName(name: string, max = 100): string {
   return Array.from(clean).slice(0, max).join('').trim();
 }
 
-/** The one-line footer of every letter: how it was sent, and that replies reach the writer. */
-export function letterFooter(campaign: Pick<Campaign, 'name'>, writer: string, country: string, site: string): string {
-  return `This letter was written by ${writer} (${country}) on the "${campaign.name}" campaign at ${site} and sent by email on their behalf; replying reaches ${writer} directly.`;
+/** The one-line footer of every letter, in `lang`: how it was sent, and that replies reach the writer. */
+export function letterFooter(campaign: Campaign, writer: string, country: string, site: string, lang: Language = campaign.language): string {
+  return translator(lang)('letter.footer', { writer, country, site, campaign: textsFor(campaign, lang).name });
+}
+
+/** The From display name in `lang`: the writer "via" the campaign's one sender identity. */
+export function fromName(campaign: Campaign, writer: string, lang: Language = campaign.language): string {
+  return translator(lang)('letter.from', { writer, sender: campaign.sender.name });
 }
 
 export interface LetterEmailSettings {
@@ -95,12 +113,13 @@ export function createLetterEmailRenderer(emailTemplatesDir: string, settings: L
   const site = new URL(settings.publicUrl).host;
 
   return ({ campaign, target, letterId, letter }) => {
+    const lang = letterLanguageOf(campaign, letter);
     const parts = letterParts(campaign, target, letter);
     const writer = parts.signatureName;
-    const footer = letterFooter(campaign, writer, parts.signatureCountry, site);
-    const data = { ...parts, subject: letter.subject, footer, lang: 'en' };
+    const footer = letterFooter(campaign, writer, parts.signatureCountry, site, lang);
+    const data = { ...parts, subject: letter.subject, footer, lang };
     return {
-      from: { email: settings.mailFrom, name: safeDisplayName(`${writer} via ${campaign.sender.name}`) },
+      from: { email: settings.mailFrom, name: safeDisplayName(fromName(campaign, writer, lang)) },
       replyTo: { email: letter.email, name: safeDisplayName(writer) },
       to: { email: target.email, name: safeDisplayName(`${target.title} (${target.institution})`) },
       subject: letter.subject,

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Campaign } from './campaign.js';
+import { textsFor, type Campaign } from './campaign.js';
 import type { Clock } from './clock.js';
 import { initialDeliveryJson, parseDelivery, type DeliveryPlan, type DeliveryRecord } from './delivery-log.js';
 import { createHash } from 'node:crypto';
@@ -21,11 +21,15 @@ export interface StoredLetter extends LetterDraft {
   consent?: { text: string; at: number };
   /** The keyed hash of the sender's IP address. */
   ipHash?: string;
+  /** The interface language the letter was written in (emails to the writer use it). */
+  pageLanguage?: string;
 }
 
 /** What is kept with a letter besides what was typed: the keyed hash of the sender's IP address (abuse review only). */
 export interface LetterMeta {
   ipHash?: string;
+  /** The page's language when the letter was written (the writer's emails use it; the consent text is recorded in it). */
+  pageLanguage?: string;
 }
 
 /** A letter just accepted: its id (for jobs and logs) and its private status token (for the supporter only). */
@@ -72,7 +76,10 @@ export class LetterStore {
       th: hashToken(token),
     };
     if (meta.ipHash) fields.ih = meta.ipHash;
-    if (draft.keepInformed && campaign.consent) fields.ki = JSON.stringify({ text: campaign.consent.label, at: now });
+    if (draft.letterLanguage) fields.lg = draft.letterLanguage;
+    if (meta.pageLanguage) fields.pl = meta.pageLanguage;
+    const consent = campaign.consent && (campaign.texts ? textsFor(campaign, meta.pageLanguage ?? campaign.language).consent : campaign.consent);
+    if (draft.keepInformed && consent) fields.ki = JSON.stringify({ text: consent.label, at: now });
     const planOf = (t: string): DeliveryPlan => plans[t] ?? { state: 'queued' };
     for (const t of draft.recipients) fields[`d:${t}`] = initialDeliveryJson(now, planOf(t));
 
@@ -219,6 +226,8 @@ export class LetterStore {
       keepInformed: !!h.ki,
       consent: h.ki ? (JSON.parse(h.ki) as { text: string; at: number }) : undefined,
       ipHash: h.ih,
+      letterLanguage: h.lg,
+      pageLanguage: h.pl,
     };
   }
 

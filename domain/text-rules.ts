@@ -17,48 +17,73 @@ export function normaliseNewlines(value: string): string {
   return value.replace(/\r\n?/g, '\n');
 }
 
+/** The messages a text field fails with: English sentences, or message keys that the caller translates. */
+export interface FieldMessages {
+  missing: string;
+  tooShort?: string;
+  tooLong: string;
+  control: string;
+}
+
+/** The English messages for a field described by `label` (e.g. "your first name"). */
+export function englishMessages(label: string, kind: 'line' | 'text', min: number, max: number): FieldMessages {
+  const verb = kind === 'line' ? 'Enter' : 'Write';
+  return {
+    missing: `${verb} ${label}.`,
+    tooShort: `${capitalise(label)} must be at least ${min} characters.`,
+    tooLong: `${capitalise(label)} must be ${max.toLocaleString('en')} characters or fewer.`,
+    control: kind === 'line' ? `${capitalise(label)} cannot contain line breaks or control characters.` : `${capitalise(label)} contains characters that cannot be sent.`,
+  };
+}
+
 /**
  * A one-line field (names, subject): NFC, trimmed, min/max length, no control characters at all,
- * so nothing typed can add a header line to an email.
+ * so nothing typed can add a header line to an email. `label` gives English messages; FieldMessages its own.
  */
-export function singleLine(label: string, min: number, max: number) {
+export function singleLine(label: string | FieldMessages, min: number, max: number) {
+  const m = typeof label === 'string' ? englishMessages(label, 'line', min, max) : label;
   return z
-    .string({ error: `Enter ${label}.` })
+    .string({ error: m.missing })
     .transform(cleanText)
     .pipe(
       z
         .string()
-        .min(min, { error: min <= 1 ? `Enter ${label}.` : `${capitalise(label)} must be at least ${min} characters.` })
-        .max(max, { error: `${capitalise(label)} must be ${max} characters or fewer.` })
-        .refine((v) => !ANY_CONTROL.test(v), { error: `${capitalise(label)} cannot contain line breaks or control characters.` }),
+        .min(min, { error: min <= 1 ? m.missing : (m.tooShort ?? m.missing) })
+        .max(max, { error: m.tooLong })
+        .refine((v) => !ANY_CONTROL.test(v), { error: m.control }),
     );
 }
 
 /** A multi-line field (the letter): NFC, LF newlines, trimmed, no control characters but newlines and tabs. */
-export function multiLine(label: string, min: number, max: number) {
+export function multiLine(label: string | FieldMessages, min: number, max: number) {
+  const m = typeof label === 'string' ? englishMessages(label, 'text', min, max) : label;
   return z
-    .string({ error: `Write ${label}.` })
+    .string({ error: m.missing })
     .transform((v) => cleanText(normaliseNewlines(v)))
     .pipe(
       z
         .string()
-        .min(min, { error: min <= 1 ? `Write ${label}.` : `${capitalise(label)} must be at least ${min} characters.` })
-        .max(max, { error: `${capitalise(label)} must be ${max.toLocaleString('en')} characters or fewer.` })
-        .refine((v) => !CONTROL_EXCEPT_NEWLINES.test(v), { error: `${capitalise(label)} contains characters that cannot be sent.` }),
+        .min(min, { error: min <= 1 ? m.missing : (m.tooShort ?? m.missing) })
+        .max(max, { error: m.tooLong })
+        .refine((v) => !CONTROL_EXCEPT_NEWLINES.test(v), { error: m.control }),
     );
 }
 
 /** An email address as a mail provider accepts it: trimmed, lower-cased domain, no display name, no control characters. */
-export function emailAddress(label = 'your email address') {
+export function emailAddress(label: string | { missing: string; tooLong: string; invalid: string } = 'your email address') {
+  const m =
+    typeof label === 'string'
+      ? { missing: `Enter ${label}.`, tooLong: `${capitalise(label)} is too long.`, invalid: `Enter ${label} in the form name@example.org.` }
+      : label;
   return z
-    .string({ error: `Enter ${label}.` })
+    .string({ error: m.missing })
     .transform(cleanText)
     .pipe(
       z
         .string()
-        .min(1, { error: `Enter ${label}.` })
-        .max(254, { error: `${capitalise(label)} is too long.` })
-        .pipe(z.email({ error: `Enter ${label} in the form name@example.org.` })),
+        .min(1, { error: m.missing })
+        .max(254, { error: m.tooLong })
+        .pipe(z.email({ error: m.invalid })),
     );
 }
 

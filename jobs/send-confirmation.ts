@@ -7,6 +7,8 @@ import type { CampaignRegistry } from '../domain/campaign.js';
 import type { LetterConfirmation } from '../domain/letter-confirmation.js';
 import { plainTextEmailHtml } from '../domain/html-escape.js';
 import { safeDisplayName } from '../domain/letter-email.js';
+import { longDate, writerLanguage } from '../domain/writer-language.js';
+import { textsFor } from '../domain/campaign.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import { letterRefJobSchema, type LetterRefJob } from './supporter-mail.js';
 import { SendError, type MailTransport } from './transports/mail-transport.js';
@@ -29,7 +31,6 @@ export interface ConfirmationMailDeps {
 export function createConfirmLetterProcessor(deps: ConfirmationMailDeps): (job: Job<LetterRefJob>) => Promise<{ sent: string } | { skipped: string }> {
   const file = path.join(deps.emailTemplatesDir, 'confirm-letter.txt.ejs');
   const render = ejs.compile(readFileSync(file, 'utf8'), { filename: file, escape: (s: unknown) => String(s) });
-  const dateFmt = new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeZone: 'UTC' });
   return async (job) => {
     const parsed = letterRefJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('Invalid confirm-letter job payload');
@@ -38,13 +39,17 @@ export function createConfirmLetterProcessor(deps: ConfirmationMailDeps): (job: 
     if (!campaign || !letter) return { skipped: 'the letter no longer exists' };
     if (!letter.deliveries.some((d) => d.record.state === 'unconfirmed')) return { skipped: 'already confirmed' };
     const days = campaign.confirmWriters?.expireDays ?? 7;
+    const t = writerLanguage(campaign, letter);
+    const subject = t('email.confirm.subject', { campaign: textsFor(campaign, t.lang).name });
     const token = await deps.confirmation.mint(letter.id, days);
     const text = render({
+      t,
+      campaignName: textsFor(campaign, t.lang).name,
       firstName: letter.firstName,
       recipients: letter.recipients.map((t) => campaign.targetById.get(t)?.institution ?? t).join(', '),
       campaign,
       confirmUrl: `${deps.publicUrl}/confirm/${token}`,
-      expiresOn: dateFmt.format(letter.createdAt + days * 86_400_000),
+      expiresOn: longDate(letter.createdAt + days * 86_400_000, t.lang),
       site: new URL(deps.publicUrl).host,
     }) as string;
     try {
@@ -52,9 +57,9 @@ export function createConfirmLetterProcessor(deps: ConfirmationMailDeps): (job: 
         from: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
         replyTo: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
         to: { email: letter.email, name: safeDisplayName(`${letter.firstName} ${letter.lastName}`) },
-        subject: `Please confirm your letter on "${campaign.name}"`,
+        subject,
         text,
-        html: plainTextEmailHtml('Confirm your letter', text),
+        html: plainTextEmailHtml(subject, text, t.lang),
         customArgs: { campaign: campaign.slug, letter: letter.id, kind: 'confirm-letter' },
       });
       deps.logger.info({ campaign: campaign.slug, letter: letter.id }, 'confirmation email sent to the writer');

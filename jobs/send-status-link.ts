@@ -7,6 +7,8 @@ import type { CampaignRegistry } from '../domain/campaign.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import { plainTextEmailHtml } from '../domain/html-escape.js';
 import { safeDisplayName } from '../domain/letter-email.js';
+import { longDate, writerLanguage } from '../domain/writer-language.js';
+import { textsFor } from '../domain/campaign.js';
 import { statusLinkJobSchema, type StatusLinkJob } from './supporter-mail.js';
 import { SendError, type MailTransport } from './transports/mail-transport.js';
 
@@ -28,7 +30,6 @@ export interface SendStatusLinkDeps {
 export function createSendStatusLinkProcessor(deps: SendStatusLinkDeps): (job: Job<StatusLinkJob>) => Promise<{ sent: string }> {
   const file = path.join(deps.emailTemplatesDir, 'status-link.txt.ejs');
   const render = ejs.compile(readFileSync(file, 'utf8'), { filename: file, escape: (s: unknown) => String(s) });
-  const dateFmt = new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeZone: 'UTC' });
   return async (job) => {
     const parsed = statusLinkJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('Invalid status-link job payload');
@@ -36,24 +37,28 @@ export function createSendStatusLinkProcessor(deps: SendStatusLinkDeps): (job: J
     const campaign = deps.campaigns.get(slug);
     const letter = await deps.letters.get(letterId);
     if (!campaign || !letter) throw new UnrecoverableError('The letter no longer exists.');
+    const t = writerLanguage(campaign, letter);
     const token = await deps.letters.addToken(letterId);
     const statusUrl = `${deps.publicUrl}/letters/${token}`;
     const recipients = targetIds.map((t) => campaign.targetById.get(t)?.institution ?? t).join(', ');
     const text = render({
+      t,
+      campaignName: textsFor(campaign, t.lang).name,
       firstName: letter.firstName,
       recipients,
       campaign,
-      writtenOn: dateFmt.format(letter.createdAt),
+      writtenOn: longDate(letter.createdAt, t.lang),
       statusUrl,
       site: new URL(deps.publicUrl).host,
     }) as string;
-    const html = plainTextEmailHtml('Your letter', text);
+    const subject = t('email.statusLink.subject', { campaign: textsFor(campaign, t.lang).name });
+    const html = plainTextEmailHtml(subject, text, t.lang);
     try {
       const { messageId } = await deps.transport.send({
         from: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
         replyTo: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
         to: { email: letter.email, name: safeDisplayName(`${letter.firstName} ${letter.lastName}`) },
-        subject: `Your letter on "${campaign.name}"`,
+        subject,
         text,
         html,
         customArgs: { campaign: slug, letter: letterId, kind: 'status-link' },

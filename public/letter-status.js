@@ -45,9 +45,9 @@
     button.hidden = false;
     button.addEventListener('click', function () {
       navigator.clipboard.writeText(target.href || target.textContent).then(function () {
-        if (done) done.textContent = 'Copied.';
+        if (done) done.textContent = button.getAttribute('data-copied') || '';
       }, function () {
-        if (done) done.textContent = 'Could not copy: select the link and copy it.';
+        target.focus();
       });
     });
   });

@@ -1,5 +1,8 @@
 import { Queue } from 'bullmq';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { hashPassword } from '../domain/admin-password.js';
+import { mergeTargets, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../domain/target-import.js';
 import { CampaignFileError, loadCampaigns } from '../domain/campaign.js';
 import { systemClock } from '../domain/clock.js';
 import { DeliveryLog } from '../domain/delivery-log.js';
@@ -24,7 +27,46 @@ const USAGE = `usage: npm run cli -- <command>
   hold <campaign> <target> [reason]   hold one recipient
   release <campaign> <target>         release one recipient
   forecast [campaign]                 letters waiting per recipient and when the last will be sent
-  hash-password                       read a password on standard input, print ADMIN_PASSWORD_HASH for it`;
+  hash-password                       read a password on standard input, print ADMIN_PASSWORD_HASH for it
+  import-targets <campaign> <file.csv> [--replace] [--dry-run]
+                                      import recipients from a CSV file (columns: ${TARGET_CSV_COLUMNS.join(', ')});
+                                      rows replace targets with the same id, new ids are added (--replace: the file is the whole list);
+                                      every row is checked first and nothing is written if any row is wrong`;
+
+/** import-targets: checks every row, then writes the campaign's targets.json in one step (a temporary file renamed over it). */
+function importTargets(campaignsDir: string, args: string[]): number {
+  const flags = new Set(args.filter((a) => a.startsWith('--')));
+  const [slug, file] = args.filter((a) => !a.startsWith('--'));
+  const unknownFlag = [...flags].find((f) => f !== '--replace' && f !== '--dry-run');
+  if (!slug || !file || unknownFlag) throw new UsageError(`usage: import-targets <campaign> <file.csv> [--replace] [--dry-run]${unknownFlag ? ` (unknown option ${unknownFlag})` : ''}`);
+  const campaigns = loadCampaigns(campaignsDir);
+  const campaign = campaigns.get(slug);
+  if (!campaign) throw new UsageError(`unknown campaign "${slug}" (campaigns: ${campaigns.list().map((c) => c.slug).join(', ')})`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new UsageError(`cannot read ${file}`);
+  }
+  const result = parseTargetsCsv(text);
+  if (!result.ok) {
+    for (const p of result.problems) process.stderr.write(`${file}:${p.line}: ${p.message}\n`);
+    process.stderr.write(`nothing imported: ${result.problems.length} line(s) to fix\n`);
+    return 1;
+  }
+  const merged = mergeTargets(campaign.targets, result.targets, flags.has('--replace'));
+  const summary = `${result.targets.length} row(s) read: ${merged.added} added, ${merged.updated} updated; the campaign now has ${merged.targets.length} target(s)`;
+  if (flags.has('--dry-run')) {
+    process.stdout.write(`dry run, nothing written: ${summary}\n`);
+    return 0;
+  }
+  const target = path.join(campaignsDir, slug, 'targets.json');
+  const tmp = `${target}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(merged.targets, null, 2)}\n`);
+  renameSync(tmp, target);
+  process.stdout.write(`${summary}\nwritten to ${target}; restart the web and worker processes to use it\n`);
+  return 0;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
@@ -39,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig();
+  if (command === 'import-targets') return importTargets(config.campaignsDir, args);
   const campaigns = loadCampaigns(config.campaignsDir);
   const keys = redisKeys(config.redisPrefix);
   const redis = webRedis(config.redisUrl);

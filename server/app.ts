@@ -26,6 +26,7 @@ import type { PaceBook } from '../domain/pace-book.js';
 import type { Config } from './config.js';
 import { errorHandler, notFound } from './middleware/error-handler.js';
 import { viewHelpers } from './middleware/view-helpers.js';
+import { pageLanguage } from './middleware/page-language.js';
 import { staticAssets } from './middleware/static-assets.js';
 import { campaignRoutes } from './routes/campaign-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -122,6 +123,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(cookieParser());
   app.use(viewHelpers(deps.config));
+  app.use(pageLanguage({ secureCookies: deps.config.isProduction }));
 
   app.use(healthRoutes(deps));
   const guards = formGuards({ config: deps.config, redis: deps.redis, keys: deps.keys, clock: deps.clock ?? systemClock });

@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { Config } from '../config.js';
+import { escapeHtml } from '../../domain/html-escape.js';
 
 // Values every page template can read (res.locals).
 
@@ -16,6 +17,7 @@ export function viewHelpers(config: Config): RequestHandler {
     res.locals.isoTime = (ms: number) => new Date(ms).toISOString();
     res.locals.formatDate = (iso: string) => dateOnly.format(new Date(`${iso}T00:00:00Z`));
     res.locals.formatNumber = (n: number) => number.format(n);
+    res.locals.escapeHtml = escapeHtml;
     next();
   };
 }

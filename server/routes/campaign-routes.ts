@@ -1,43 +1,48 @@
 import { randomBytes } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
-import type { Campaign } from '../../domain/campaign.js';
+import { campaignPhase, textsFor, type Campaign } from '../../domain/campaign.js';
+import { systemClock } from '../../domain/clock.js';
 import { countryName, countryOptions, isCountryCode } from '../../domain/countries.js';
-import { letterFooter, letterParts, letterText } from '../../domain/letter-email.js';
+import { fromName, letterFooter, letterLanguageOf, letterParts, letterText, salutationFor } from '../../domain/letter-email.js';
 import type { CampaignCounts } from '../../domain/delivery-log.js';
 import { SENT_STATES } from '../../domain/delivery-states.js';
-import { initialFormValues, parseLetterForm, type LetterFormResult, type LetterFormValues } from '../../domain/letter-form.js';
+import { LANGUAGE_NAMES, regionFromAcceptLanguage, translator, type Language, type Translator } from '../../domain/i18n.js';
+import { initialFormValues, letterLanguageFor, parseLetterForm, type LetterFormResult, type LetterFormValues } from '../../domain/letter-form.js';
 import { SubmissionUnavailableError, submitLetter } from '../../domain/letter-submission.js';
+import { recipientGroups } from '../../domain/recipient-routing.js';
 import type { AppDeps } from '../app.js';
 import { CAPTCHA_WIDGETS, verifyCaptcha } from '../captcha.js';
 import type { FormGuards } from '../form-guards.js';
 import { readLetterCookie, rememberLetter } from '../letter-cookie.js';
+import { languageOf } from '../middleware/page-language.js';
 
-// The campaign page, its form, and the public counters.
+// The campaign pages, the letter form (in the page's language, the letter in its own), and the public counters.
 
 type FormErrors = Extract<LetterFormResult, { ok: false }>['errors'];
 
 interface PageExtras {
   /** A link to a letter the supporter already wrote, when the browser knows it. */
   existingLetterUrl?: string;
+  /** A note above the letter (e.g. after the letter's language was changed without JavaScript). */
+  letterNote?: string;
 }
 
-/** What the supporter is told when a guard refuses the form (their text is always kept). */
+/** The message key for each form guard's refusal (the supporter's text is always kept). */
 const GUARD_MESSAGES = {
-  'stale-form': 'This form had expired, so your letter was not sent. Nothing you typed is lost: please check it and press “Send my letter” again.',
-  'too-fast':
-    'Your letter was sent very quickly after the page opened, so it was not sent. Please take a moment to read it, then press “Send my letter” again.',
-  honeypot: 'Your letter could not be accepted. If your browser filled in a hidden field automatically, please clear it and try again.',
-  'ip-limit':
-    'Many letters have been sent from your network in the last hour, so this one could not be accepted just now. Your text is kept below: please try again later.',
-  'email-limit':
-    'This email address has sent many letters today, so this one could not be accepted just now. Your text is kept below: please try again tomorrow.',
+  'stale-form': 'guard.staleForm',
+  'too-fast': 'guard.tooFast',
+  honeypot: 'guard.honeypot',
+  'ip-limit': 'guard.ipLimit',
+  'email-limit': 'guard.emailLimit',
 } as const;
 const GUARD_STATUS = { 'stale-form': 403, 'too-fast': 422, honeypot: 422, 'ip-limit': 429, 'email-limit': 429 } as const;
 
-/** GET /, GET /c/:slug, POST /c/:slug/letters, GET /c/:slug/stats.json. */
+/** GET /, GET /c/:slug, POST /c/:slug/letters, GET /c/:slug/letter/:lang.json, GET /c/:slug/privacy, GET /c/:slug/stats.json. */
 export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
   const router = Router();
   const parseForm = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 100 });
+  const clock = deps.clock ?? systemClock;
+  const site = new URL(deps.config.publicUrl).host;
 
   const countsOrNull = async (slug: string): Promise<CampaignCounts | null> => {
     try {
@@ -46,6 +51,19 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
       deps.logger.warn({ err }, 'campaign counters unavailable');
       return null;
     }
+  };
+
+  /** What the page's script needs to rebuild the previews in any of the campaign's letter languages. */
+  const letterSettings = (campaign: Campaign, lang: Language) => {
+    const t = translator(lang);
+    return {
+      closing: textsFor(campaign, lang).letter.closing,
+      salutationEnd: t('letter.salutationEnd'),
+      from: fromName(campaign, '{writer}', lang),
+      footer: letterFooter(campaign, '{writer}', '{country}', site, lang),
+      yourName: t('letter.yourName'),
+      yourCountry: t('letter.yourCountry'),
+    };
   };
 
   const renderCampaign = async (
@@ -57,32 +75,42 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     status = 200,
     extras: PageExtras = {},
   ) => {
+    const t = res.locals.t as Translator;
+    const lang = languageOf(res);
     const posted = typeof req.body?.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
     const hidden = guards.fields(req, res);
-    // The preview shows the letter as the first chosen recipient will receive it (the page's script
-    // follows the form as the supporter types and lets them pick another recipient).
-    const previewTarget = campaign.targetById.get(values.recipients.find((r) => campaign.targetById.has(r)) ?? '') ?? campaign.targets[0]!;
-    const writer = [values.firstName, values.lastName].filter(Boolean).join(' ') || '[your name]';
-    const country = isCountryCode(values.country) ? countryName(values.country) : '[your country]';
-    const preview = {
-      target: previewTarget,
-      from: `${writer} via ${campaign.sender.name}`,
-      text: letterText({
-        ...letterParts(campaign, previewTarget, { ...values, firstName: '', lastName: '' }),
-        signatureName: writer,
-        signatureCountry: country,
-      }),
-      footer: letterFooter(campaign, writer, country, new URL(deps.config.publicUrl).host),
-      footerTemplate: letterFooter(campaign, '{writer}', '{country}', new URL(deps.config.publicUrl).host),
-    };
+    const letterLang = letterLanguageOf(campaign, values);
+    const lt = translator(letterLang);
+    const writer = [values.firstName, values.lastName].filter(Boolean).join(' ') || lt('letter.yourName');
+    const country = isCountryCode(values.country) ? countryName(values.country, letterLang) : lt('letter.yourCountry');
+    // The preview: each chosen recipient with the salutation their copy opens with, then the letter
+    // they all share after it (the page's script keeps it in step with the form).
+    const chosen = values.recipients.map((id) => campaign.targetById.get(id)).filter((x) => x !== undefined);
+    const exampleTarget = chosen[0] ?? campaign.targets[0]!;
+    const previews = chosen.map((target) => ({ target, salutation: letterParts(campaign, target, values).salutation }));
+    const { salutation: _salutation, ...shared } = letterParts(campaign, exampleTarget, values);
+    const previewText = letterText({ ...shared, salutation: '', signatureName: writer, signatureCountry: country }).trimStart();
+    res.locals.switchPath = `/c/${campaign.slug}`;
     res.status(status).render('campaign', {
-      title: campaign.headline,
+      title: textsFor(campaign, lang).headline,
+      texts: textsFor(campaign, lang),
       csrfToken: hidden.csrfToken,
-      preview,
+      previews,
+      previewText,
+      preview: {
+        from: fromName(campaign, writer, letterLang),
+        footer: letterFooter(campaign, writer, country, site, letterLang),
+        settings: Object.fromEntries(campaign.languages.map((l) => [l, letterSettings(campaign, l)])),
+      },
+      exampleSalutation: salutationFor(exampleTarget, letterLang),
+      salutationsOf: (target: Campaign['targets'][number]) => JSON.stringify(Object.fromEntries(campaign.languages.map((l) => [l, salutationFor(target, l)]))),
+      letterLanguages: campaign.languages.map((l) => ({ lang: l, name: LANGUAGE_NAMES[l] })),
+      letterLang,
       ogUrl: `${deps.config.publicUrl}/c/${campaign.slug}`,
       captcha: deps.config.captcha ? { siteKey: deps.config.captcha.siteKey, ...CAPTCHA_WIDGETS[deps.config.captcha.provider] } : null,
       startedAt: hidden.startedAt,
       campaign,
+      phase: campaignPhase(campaign, clock.now()),
       values,
       errors,
       extras,
@@ -90,40 +118,75 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
       submissionId: posted ?? randomBytes(18).toString('base64url'),
       counts: await countsOrNull(campaign.slug),
       sentCount: sentTotal,
-      countries: countryOptions(),
-      officials: campaign.targets.filter((t) => t.country === 'all'),
-      embassies: campaign.targets.filter((t) => t.country !== 'all'),
+      countries: countryOptions(lang),
+      countryLabel: isCountryCode(values.country) ? countryName(values.country, lang) : '',
+      groups: recipientGroups(campaign, isCountryCode(values.country) ? values.country : ''),
+      fieldLabel: (f: string) => t(`form.${f}`),
+      // Whether the subject and letter are still a prefilled version (the page's script then swaps them when the language changes).
+      prefilled: isPrefilled(campaign, values),
     });
+  };
+
+  /** The form as first shown: the letter in the page's language when the campaign has it, recipients for the guessed country. */
+  const freshValues = (req: Request, res: Response, campaign: Campaign): LetterFormValues => {
+    const asked = typeof req.query.country === 'string' ? req.query.country.toUpperCase() : regionFromAcceptLanguage(req.get('accept-language'));
+    return initialFormValues(campaign, { letterLanguage: letterLanguageFor(campaign, languageOf(res)), country: asked });
   };
 
   router.get('/', async (req, res) => {
     const campaigns = deps.campaigns.list();
-    if (campaigns.length === 1) return renderCampaign(req, res, campaigns[0]!, initialFormValues(campaigns[0]!), {});
-    res.render('campaign-list', { title: 'Campaigns', campaigns });
+    if (campaigns.length === 1) return renderCampaign(req, res, campaigns[0]!, freshValues(req, res, campaigns[0]!), {});
+    const now = clock.now();
+    const lang = languageOf(res);
+    const entry = (c: Campaign) => ({ campaign: c, texts: textsFor(c, lang), phase: campaignPhase(c, now) });
+    const all = campaigns.map(entry);
+    res.render('campaign-list', {
+      title: (res.locals.t as Translator)('list.title'),
+      open: all.filter((e) => e.phase === 'open'),
+      upcoming: all.filter((e) => e.phase === 'upcoming'),
+      closed: all.filter((e) => e.phase === 'closed'),
+    });
   });
 
   router.get('/c/:slug', async (req, res, next) => {
     const campaign = deps.campaigns.get(req.params.slug);
     if (!campaign) return next();
-    await renderCampaign(req, res, campaign, initialFormValues(campaign), {});
+    await renderCampaign(req, res, campaign, freshValues(req, res, campaign), {});
+  });
+
+  // The prefilled subject and letter in one of the campaign's languages (the page's script swaps them in).
+  router.get('/c/:slug/letter/:lang.json', (req, res, next) => {
+    const campaign = deps.campaigns.get(req.params.slug);
+    const lang = req.params.lang as Language;
+    if (!campaign || !campaign.texts.has(lang)) return next();
+    const texts = textsFor(campaign, lang);
+    res.set('Cache-Control', 'public, max-age=300');
+    res.json({ lang, subject: texts.letter.subject, body: texts.letter.body });
   });
 
   router.post('/c/:slug/letters', parseForm, async (req, res, next) => {
     const campaign = deps.campaigns.get(req.params.slug);
     if (!campaign) return next();
-    const result = parseLetterForm(campaign, req.body);
+    const t = res.locals.t as Translator;
+    const intent = req.body?.intent;
+    if (intent === 'letter-language' || intent === 'country') return changeForm(req, res, campaign, intent);
+    const phase = campaignPhase(campaign, clock.now());
+    if (phase !== 'open') {
+      const result = parseLetterForm(campaign, req.body, t);
+      const values = result.ok ? { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) } : result.values;
+      deps.logger.info({ event: 'form-refused', reason: `campaign-${phase}` }, 'letter refused: the campaign is not open');
+      return renderCampaign(req, res, campaign, values, {}, phase === 'closed' ? 410 : 403);
+    }
+    const result = parseLetterForm(campaign, req.body, t);
     if (!result.ok) return renderCampaign(req, res, campaign, result.values, result.errors, 422);
     const submissionId = typeof req.body.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
-    const values: LetterFormValues = { ...result.draft, keepInformed: !!result.draft.keepInformed };
+    const values: LetterFormValues = { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) };
     if (deps.config.captcha) {
       const answer = (req.body as Record<string, unknown>)[CAPTCHA_WIDGETS[deps.config.captcha.provider].field];
       const captcha = await verifyCaptcha(deps.config.captcha, answer, req.ip);
       if (captcha !== 'passed') {
         deps.logger.info({ event: 'form-refused', reason: `captcha-${captcha}` }, 'letter refused by the captcha');
-        const message =
-          captcha === 'failed'
-            ? 'Please complete the check above the “Send” button (it shows that a person is writing), then send again. Your text is kept.'
-            : 'The check that shows a person is writing could not be verified just now. Your text is kept: please try again in a minute.';
+        const message = captcha === 'failed' ? t('captcha.failed') : t('captcha.unavailable');
         return renderCampaign(req, res, campaign, values, { form: message }, captcha === 'failed' ? 422 : 503);
       }
     }
@@ -131,10 +194,10 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     if (!verdict.ok) {
       deps.logger.info({ event: 'form-refused', reason: verdict.reason }, 'letter refused by a form guard');
       if ('retryAfterSeconds' in verdict) res.set('Retry-After', String(verdict.retryAfterSeconds));
-      return renderCampaign(req, res, campaign, values, { form: GUARD_MESSAGES[verdict.reason] }, GUARD_STATUS[verdict.reason]);
+      return renderCampaign(req, res, campaign, values, { form: t(GUARD_MESSAGES[verdict.reason]) }, GUARD_STATUS[verdict.reason]);
     }
     try {
-      const outcome = await submitLetter(deps, campaign, result.draft, submissionId, { ipHash: verdict.ipHash });
+      const outcome = await submitLetter(deps, campaign, result.draft, submissionId, { ipHash: verdict.ipHash, pageLanguage: languageOf(res) });
       switch (outcome.kind) {
         case 'accepted':
           rememberLetter(req, res, outcome.token, deps.config.isProduction);
@@ -142,23 +205,16 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
         case 'repeat':
           return res.redirect(303, `/letters/${outcome.token}/sent`);
         case 'in-progress':
-          return renderCampaign(
-            req,
-            res,
-            campaign,
-            values,
-            { form: 'This letter is already being sent from another tab or click. Please wait a moment, then reload the page.' },
-            409,
-          );
+          return renderCampaign(req, res, campaign, values, { form: t('submit.inProgress') }, 409);
         case 'already-wrote': {
-          const names = outcome.taken.map((t) => campaign.targetById.get(t.targetId)?.institution ?? t.targetId).join(', ');
+          const names = outcome.taken.map((x) => campaign.targetById.get(x.targetId)?.institution ?? x.targetId).join(', ');
           const known = await knownLetters(req);
-          const token = outcome.taken.map((t) => known.get(t.letterId)).find(Boolean);
-          let message = `You have already written to ${names}: each person can write once to each recipient. Untick ${outcome.taken.length === 1 ? 'it' : 'them'} to send your letter to the others.`;
+          const token = outcome.taken.map((x) => known.get(x.letterId)).find(Boolean);
+          let message = t.plural('submit.alreadyWrote', outcome.taken.length, { names });
           if (!token) {
-            message += ' We have emailed a link to follow your first letter to the address you entered.';
+            message += ` ${t('submit.linkEmailed')}`;
             await deps
-              .requestStatusLink({ campaign: campaign.slug, letterId: outcome.taken[0]!.letterId, targetIds: outcome.taken.map((t) => t.targetId) })
+              .requestStatusLink({ campaign: campaign.slug, letterId: outcome.taken[0]!.letterId, targetIds: outcome.taken.map((x) => x.targetId) })
               .catch((err: unknown) => deps.logger.warn({ err }, 'could not queue the status-link email'));
           }
           return renderCampaign(req, res, campaign, values, { recipients: message }, 409, { existingLetterUrl: token ? `/letters/${token}` : undefined });
@@ -168,24 +224,40 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
       if (!(err instanceof SubmissionUnavailableError)) throw err;
       deps.logger.error({ err: err.cause }, 'letter could not be accepted');
       res.set('Retry-After', '30');
-      await renderCampaign(
-        req,
-        res,
-        campaign,
-        values,
-        {
-          form: 'Your letter could not be accepted just now because of a problem on our side. Nothing was sent and your text is still here: please try again in a minute.',
-        },
-        503,
-      );
+      await renderCampaign(req, res, campaign, values, { form: t('submit.unavailable') }, 503);
     }
   });
 
+  /**
+   * The form's two buttons for browsers without JavaScript: "use this language" swaps in the prefilled
+   * letter of the chosen language (unless the supporter edited it), "show the recipients for my country"
+   * ticks the defaults for the chosen country. Nothing typed is lost; nothing is sent.
+   */
+  const changeForm = (req: Request, res: Response, campaign: Campaign, intent: 'letter-language' | 'country') => {
+    const t = res.locals.t as Translator;
+    const { values } = parseLetterFormLoose(campaign, req.body, t);
+    const extras: PageExtras = {};
+    if (intent === 'letter-language') {
+      const edited = !isPrefilled(campaign, values);
+      const target = textsFor(campaign, values.letterLanguage);
+      if (edited) extras.letterNote = t('letter.languageKept');
+      else {
+        values.subject = target.letter.subject;
+        values.body = target.letter.body;
+        extras.letterNote = t('letter.languageSwitched', { language: LANGUAGE_NAMES[target.lang] });
+      }
+    } else {
+      values.recipients = initialFormValues(campaign, { country: values.country }).recipients;
+    }
+    return renderCampaign(req, res, campaign, values, {}, 200, extras);
+  };
+
   router.get('/c/:slug/privacy', (req, res, next) => {
     const campaign = deps.campaigns.get(req.params.slug);
-    if (!campaign?.privacyNotice) return next();
-    const [heading, ...paragraphs] = campaign.privacyNotice;
-    res.render('privacy', { title: heading, campaign, paragraphs });
+    const notice = campaign && textsFor(campaign, languageOf(res)).privacyNotice;
+    if (!campaign || !notice) return next();
+    const [heading, ...paragraphs] = notice;
+    res.render('privacy', { title: heading, campaign, paragraphs, contentLang: textsFor(campaign, languageOf(res)).lang });
   });
 
   router.get('/c/:slug/stats.json', async (req, res, next) => {
@@ -208,6 +280,25 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
   };
 
   return router;
+}
+
+/** The values as typed, whether or not they are valid yet (for the form's no-JavaScript buttons). */
+function parseLetterFormLoose(campaign: Campaign, body: unknown, t: Translator): { values: LetterFormValues } {
+  const result = parseLetterForm(campaign, body, t);
+  return { values: result.ok ? { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) } : result.values };
+}
+
+/** True when the subject and letter are exactly one of the campaign's prefilled versions (not edited). */
+function isPrefilled(campaign: Campaign, values: Pick<LetterFormValues, 'subject' | 'body'>): boolean {
+  return campaign.languages.some((l) => {
+    const texts = textsFor(campaign, l);
+    return sameText(texts.letter.body, values.body) && sameText(texts.letter.subject, values.subject);
+  });
+}
+
+function sameText(a: string, b: string): boolean {
+  const norm = (s: string) => s.replace(/\r\n?/g, '\n').trim();
+  return norm(a) === norm(b);
 }
 
 /** Emails that reached the provider, whatever happened after (sent, delivered, deferred, bounced, dropped). */

@@ -1,8 +1,11 @@
 import express, { Router, type Request, type Response } from 'express';
-import type { Campaign } from '../../domain/campaign.js';
+import { textsFor, type Campaign } from '../../domain/campaign.js';
 import { countryName } from '../../domain/countries.js';
-import { FINAL_STATES, GLOSSARY } from '../../domain/delivery-states.js';
+import { FINAL_STATES } from '../../domain/delivery-states.js';
+import { LANGUAGE_NAMES, type Translator } from '../../domain/i18n.js';
+import { letterLanguageOf } from '../../domain/letter-email.js';
 import type { StoredLetter } from '../../domain/letter-store.js';
+import { languageOf } from '../middleware/page-language.js';
 import { withdrawLetter } from '../../jobs/letter-removal.js';
 import type { AppDeps } from '../app.js';
 import type { FormGuards } from '../form-guards.js';
@@ -22,70 +25,73 @@ export function letterRoutes(deps: AppDeps, guards: FormGuards): Router {
     const letter = letterId ? await deps.letters.get(letterId) : undefined;
     const campaign = letter ? deps.campaigns.get(letter.campaign) : undefined;
     if (!letter || !campaign) {
-      res.status(404).render('error', {
-        title: 'Letter not found',
-        message: 'This status link does not open any letter. Check that the whole link was copied; if the letter was deleted, its status is gone too.',
-      });
+      const t = res.locals.t as Translator;
+      res.status(404).render('error', { title: t('error.letterNotFound.title'), message: t('error.letterNotFound.message') });
       return undefined;
     }
     return { letter, campaign };
   };
 
-  const view = (req: Request, letter: StoredLetter, campaign: Campaign) => ({
-    campaign,
-    letter,
-    countryName: countryName(letter.country),
-    statusUrl: `${deps.config.publicUrl}/letters/${String(req.params.token)}`,
-    deliveries: letter.deliveries.map(({ targetId, record }) => ({
-      target: campaign.targetById.get(targetId) ?? { id: targetId, name: targetId, title: '', institution: '' },
-      record,
-      label: GLOSSARY[record.state].label,
-      meaning: GLOSSARY[record.state].meaning,
-      final: FINAL_STATES.has(record.state),
-    })),
-  });
+  const view = (req: Request, res: Response, letter: StoredLetter, campaign: Campaign) => {
+    const lang = languageOf(res);
+    const letterLang = letterLanguageOf(campaign, letter);
+    return {
+      campaign,
+      texts: textsFor(campaign, lang),
+      campaignName: textsFor(campaign, lang).name,
+      letter,
+      countryName: countryName(letter.country, lang),
+      letterLang,
+      letterLanguageName: LANGUAGE_NAMES[letterLang],
+      letterCountryName: countryName(letter.country, letterLang),
+      closing: textsFor(campaign, letterLang).letter.closing,
+      statusUrl: `${deps.config.publicUrl}/letters/${String(req.params.token)}`,
+      deliveries: letter.deliveries.map(({ targetId, record }) => ({
+        target: campaign.targetById.get(targetId) ?? { id: targetId, name: targetId, title: '', institution: '' },
+        record,
+        final: FINAL_STATES.has(record.state),
+      })),
+    };
+  };
+  const tr = (res: Response) => res.locals.t as Translator;
 
   router.get('/letters/:token', async (req, res) => {
     const found = await load(req, res);
     if (!found) return;
-    const model = view(req, found.letter, found.campaign);
-    res.render('letter-status', { title: 'Your letter', ...model, allFinal: model.deliveries.every((d) => d.final) });
+    const model = view(req, res, found.letter, found.campaign);
+    res.render('letter-status', { title: tr(res)('status.title'), ...model, allFinal: model.deliveries.every((d) => d.final) });
   });
 
   // Deleting one's data: a page that says what will happen, and a POST (with a CSRF token) that does it.
   router.get('/letters/:token/delete', async (req, res) => {
     const found = await load(req, res);
     if (!found) return;
-    const model = view(req, found.letter, found.campaign);
-    res.render('letter-delete', { title: 'Delete your letter', ...model, csrfToken: guards.fields(req, res).csrfToken, token: String(req.params.token) });
+    const model = view(req, res, found.letter, found.campaign);
+    res.render('letter-delete', { title: tr(res)('delete.title'), ...model, csrfToken: guards.fields(req, res).csrfToken, token: String(req.params.token) });
   });
 
   router.post('/letters/:token/delete', parseForm, async (req, res) => {
     const found = await load(req, res);
     if (!found) return;
     if (!guards.validCsrf(req)) {
-      const model = view(req, found.letter, found.campaign);
+      const model = view(req, res, found.letter, found.campaign);
       return res.status(403).render('letter-delete', {
-        title: 'Delete your letter',
+        title: tr(res)('delete.title'),
         ...model,
         csrfToken: guards.fields(req, res).csrfToken,
         token: String(req.params.token),
-        error: 'This page had expired, so nothing was deleted. Please press the button again.',
+        error: tr(res)('delete.expired'),
       });
     }
     const result = await withdrawLetter({ letters: deps.letters, log: deps.log, queue: deps.queue }, found.letter.id);
     deps.logger.info({ event: 'letter-withdrawn', letter: found.letter.id, ...result }, 'a writer deleted their letter');
-    res.render('letter-deleted', { title: 'Your letter has been deleted', campaign: found.campaign, result });
+    res.render('letter-deleted', { title: tr(res)('deleted.title'), campaign: found.campaign, texts: textsFor(found.campaign, languageOf(res)), result });
   });
 
   // Double opt-in: the link in the confirmation email opens a page with a button (a GET never
   // confirms, so mail scanners that open links cannot confirm for the writer).
   const confirmGone = (res: Response) =>
-    res.status(404).render('error', {
-      title: 'This link has expired',
-      message:
-        'This confirmation link has expired or has already been used. If your letter was not confirmed in time, it has been deleted: you are welcome to write again.',
-    });
+    res.status(404).render('error', { title: tr(res)('error.linkExpired.title'), message: tr(res)('error.linkExpired.message') });
 
   router.get('/confirm/:token', async (req, res) => {
     res.set({ 'Cache-Control': 'no-store', 'X-Robots-Tag': 'noindex, nofollow', 'Referrer-Policy': 'no-referrer' });
@@ -94,8 +100,9 @@ export function letterRoutes(deps: AppDeps, guards: FormGuards): Router {
     const campaign = letter ? deps.campaigns.get(letter.campaign) : undefined;
     if (!letter || !campaign) return confirmGone(res);
     res.render('letter-confirm', {
-      title: 'Confirm your letter',
+      title: tr(res)('confirm.title'),
       campaign,
+      texts: textsFor(campaign, languageOf(res)),
       letter,
       token: String(req.params.token),
       csrfToken: guards.fields(req, res).csrfToken,
@@ -119,7 +126,7 @@ export function letterRoutes(deps: AppDeps, guards: FormGuards): Router {
   router.get('/letters/:token/sent', async (req, res) => {
     const found = await load(req, res);
     if (!found) return;
-    res.render('letter-sent', { title: 'Thank you for writing', ...view(req, found.letter, found.campaign) });
+    res.render('letter-sent', { title: tr(res)('sent.title'), ...view(req, res, found.letter, found.campaign) });
   });
 
   return router;

@@ -90,7 +90,7 @@ describe('delivering a letter through SendGrid', () => {
 
     const page = await request(h.app).get(`/letters/${token}`).expect(200);
     expect(page.text).toContain('badge-failed');
-    expect(page.text).toContain('Reason:</strong> The mail provider refused the letter (400)');
+    expect(page.text).toContain('Reason:</strong> <span lang="en">The mail provider refused the letter (400)');
   });
 
   it('when the provider keeps failing, then the letter fails after the last attempt with the last reason', async () => {

@@ -1,10 +1,15 @@
-import { campaignFileSchema, targetsFileSchema } from '../../domain/campaign-schema.js';
-import { renderLetterTemplate, type Campaign } from '../../domain/campaign.js';
+import { campaignFileSchema, targetsFileSchema, translationFileSchema } from '../../domain/campaign-schema.js';
+import { campaignFrom, ownTexts, renderLetterTemplate, translatedTexts, type Campaign, type CampaignTexts } from '../../domain/campaign.js';
+import type { Language } from '../../domain/i18n.js';
 
 // A small campaign built in memory, for unit tests that must not read files.
 
-/** A campaign with two officials and two embassies; `overrides` replace campaign.json fields, `targets` the recipients. */
-export function fixtureCampaign(overrides: Record<string, unknown> = {}, targetsInput?: Record<string, unknown>[]): Campaign {
+/** A campaign with two officials and two embassies; `overrides` replace campaign.json fields, `targets` the recipients, `translations` add languages. */
+export function fixtureCampaign(
+  overrides: Record<string, unknown> = {},
+  targetsInput?: Record<string, unknown>[],
+  translations: Partial<Record<Language, { file: Record<string, unknown>; letter: string }>> = {},
+): Campaign {
   const file = campaignFileSchema.parse({
     name: 'Free the Two',
     headline: 'Write for the two',
@@ -62,7 +67,13 @@ export function fixtureCampaign(overrides: Record<string, unknown> = {}, targets
     ],
   );
   const letterBody = renderLetterTemplate('I am writing about 黄雪琴 and 王建兵.\n\nI urge you to:\n{{demands}}', file, 'fixture');
-  return { ...file, slug: 'free-the-two', targets, letterBody, targetById: new Map(targets.map((t) => [t.id, t])) };
+  const own = ownTexts(file, letterBody);
+  const texts = new Map<Language, CampaignTexts>([[own.lang, own]]);
+  for (const [lang, t] of Object.entries(translations) as [Language, { file: Record<string, unknown>; letter: string }][]) {
+    const tr = translationFileSchema.parse(t.file);
+    texts.set(lang, translatedTexts(lang, file, own, tr, renderLetterTemplate(t.letter, tr, 'fixture'), undefined, 'fixture'));
+  }
+  return campaignFrom('free-the-two', file, targets, texts);
 }
 
 /** One recipient for a fixture campaign's target list, with `extra` fields (pacing, office hours, digest...). */

@@ -34,14 +34,14 @@ function stored(n: number, firstName: string, lastName: string, country: string,
 }
 
 function entry(n: number, country: string, writtenAt: number, body: string, writer = `Writer${n} Surname${n}`): DigestEntry {
-  return { letterId: n.toString(16).padStart(32, '0'), writer, country, writtenAt, subject: 'Release 黄雪琴 and 王建兵', body };
+  return { letterId: n.toString(16).padStart(32, '0'), writer, country, writtenAt, subject: 'Release 黄雪琴 and 王建兵', body, lang: 'en', closing: 'Yours sincerely,' };
 }
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 describe('a digest entry and the summary of a digest', () => {
   it('when a stored letter joins a digest, then its entry carries the full name, the country name and the writing time', () => {
-    const e = digestEntry(stored(1, 'Ana', 'Lima', 'FR', T0, 'Body text'));
+    const e = digestEntry(stored(1, 'Ana', 'Lima', 'FR', T0, 'Body text'), campaign);
     expect(e).toEqual({
       letterId: '1'.padStart(32, '0'),
       writer: 'Ana Lima',
@@ -49,6 +49,8 @@ describe('a digest entry and the summary of a digest', () => {
       writtenAt: T0,
       subject: 'Release 黄雪琴 and 王建兵',
       body: 'Body text',
+      lang: 'en',
+      closing: 'Yours sincerely,',
     });
   });
 
@@ -233,7 +235,7 @@ describe('the size of real digest emails', () => {
   const letters = Array.from({ length: 40 }, (_, i) => {
     const [first, last] = names[i % names.length]!;
     const code = countries[i % countries.length]!;
-    return digestEntry(stored(i + 1, first, last, code, T0 + i * 17 * MINUTE, realisticBody(i + 1, `${first} ${last}`, countryName(code))));
+    return digestEntry(stored(i + 1, first, last, code, T0 + i * 17 * MINUTE, realisticBody(i + 1, `${first} ${last}`, countryName(code))), campaign);
   });
   const budget = 60_000;
   const { frameBytes, entrySize } = renderer.sizer(campaign, target);
