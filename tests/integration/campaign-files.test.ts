@@ -50,6 +50,56 @@ describe('the shipped campaign', () => {
   });
 });
 
+describe('the shipped campaign in each language', () => {
+  const campaign = loadCampaigns(campaignsDir).get(SHIPPED_CAMPAIGN)!;
+  const chinese: Record<string, string[]> = {
+    en: ['黄雪琴', '王建兵', '煽动颠覆国家政权'],
+    fr: ['黄雪琴', '王建兵', '煽动颠覆国家政权'],
+    'zh-Hans': ['黄雪琴', '王建兵', '煽动颠覆国家政权'],
+    'zh-Hant': ['黃雪琴', '王建兵', '煽動顛覆國家政權'],
+  };
+
+  it('when it loads, then it has English, French, Simplified and Traditional Chinese, each translation marked for review by a native speaker', () => {
+    expect(campaign.languages).toEqual(['en', 'fr', 'zh-Hans', 'zh-Hant']);
+    for (const lang of ['fr', 'zh-Hans', 'zh-Hant'] as const) expect(campaign.texts.get(lang)!.review).toMatch(/review/i);
+  });
+
+  it('when each version loads, then its letter carries the three demands and names both people and the charge in Chinese characters', () => {
+    for (const [lang, texts] of campaign.texts) {
+      expect(texts.demands, lang).toHaveLength(3);
+      for (const [i, d] of texts.demands.entries()) expect(texts.letter.body, lang).toContain(`${i + 1}. ${d}`);
+      for (const s of chinese[lang]!) expect(texts.letter.body, `${lang}: ${s}`).toContain(s);
+      expect(texts.letter.subject, lang).toMatch(/雪琴/);
+      expect(
+        texts.caseUpdates.map((u) => u.date),
+        lang,
+      ).toEqual(campaign.caseUpdates.map((u) => u.date));
+      expect(texts.privacyNotice!.length, lang).toBe(campaign.privacyNotice!.length);
+    }
+  });
+
+  it('when a translation lists fewer demands than campaign.json, then loading stops naming the translation file', () => {
+    const dir = brokenCopy('translations/fr.json', (t) => {
+      const j = JSON.parse(t) as { demands: string[] };
+      j.demands.pop();
+      return JSON.stringify(j);
+    });
+    expect(() => loadCampaigns(dir)).toThrow(/translations\/fr\.json: demands: has 2 items but campaign\.json has 3/);
+  });
+
+  it('when a translation has no letter file, then loading stops naming it', () => {
+    const dir = brokenCopy('letter.zh-Hant.txt', (t) => t);
+    rmSync(path.join(dir, SHIPPED_CAMPAIGN, 'letter.zh-Hant.txt'));
+    expect(() => loadCampaigns(dir)).toThrow(/letter\.zh-Hant\.txt: file is missing/);
+  });
+
+  it('when a translation file is named for a language the tool does not speak, then loading stops naming it', () => {
+    const dir = brokenCopy('translations/fr.json', (t) => t);
+    cpSync(path.join(dir, SHIPPED_CAMPAIGN, 'translations', 'fr.json'), path.join(dir, SHIPPED_CAMPAIGN, 'translations', 'de.json'));
+    expect(() => loadCampaigns(dir)).toThrow(/translations\/de\.json: not a translation/);
+  });
+});
+
 describe('a broken campaign file', () => {
   it('when a target address is not an email, then loading stops naming the file and the field', () => {
     const dir = brokenCopy('targets.json', (s) => s.replace('"embassy-gb@example.org"', '"not an address"'));

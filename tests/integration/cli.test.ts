@@ -1,4 +1,9 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { APP_ROOT } from '../../domain/app-root.js';
+import { loadCampaigns } from '../../domain/campaign.js';
 import { createHarness, eventually, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { runCli } from '../support/processes.js';
 import { recordingTransport } from '../support/recording-transport.js';
@@ -49,5 +54,41 @@ describe('the CLI', () => {
     const none = await runCli([], env);
     expect(none.code).toBe(2);
     expect(none.out).toContain('usage: npm run cli');
+  });
+
+  it('when a campaigner imports a good targets CSV, then the rows are added or updated and the campaign loads them; a bad file names its lines and changes nothing', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'campaigns-'));
+    cpSync(path.join(APP_ROOT, 'templates', 'campaigns', SHIPPED_CAMPAIGN), path.join(dir, SHIPPED_CAMPAIGN), { recursive: true });
+    const targetsFile = path.join(dir, SHIPPED_CAMPAIGN, 'targets.json');
+    const original = readFileSync(targetsFile, 'utf8');
+    const csv = path.join(dir, 'targets.csv');
+    const header = 'id,name,title,institution,email,country,language,salutation,timezone,pacing';
+    writeFileSync(
+      csv,
+      `${header}\nbad id,A,B,C,nope,ZZ,fr,Madame,,\nembassy-nl,H.E. the Ambassador,Ambassador,Embassy in the Netherlands,nl@example.org,NL,en,Your Excellency,Europe/Amsterdam,10/40\nembassy-gb,H.E.,Ambassador,Embassy,gb-new@example.org,GB,en,Your Excellency,,x\n`,
+    );
+    const ienv = { ...env, CAMPAIGNS_DIR: dir };
+    const refused = await runCli(['import-targets', SHIPPED_CAMPAIGN, csv], ienv);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toMatch(new RegExp(`targets\\.csv:2: id: .*email: .*country: `));
+    expect(refused.out).toMatch(/targets\.csv:4: pacing: /);
+    expect(refused.out).toContain('nothing imported: 2 line(s) to fix');
+    expect(readFileSync(targetsFile, 'utf8')).toBe(original);
+
+    writeFileSync(
+      csv,
+      `${header}\nembassy-nl,H.E. the Ambassador,Ambassador,Embassy in the Netherlands,nl@example.org,NL,en,Your Excellency,Europe/Amsterdam,10/40\nembassy-gb,H.E. the Ambassador,Ambassador,Embassy in the UK,gb-new@example.org,GB,en,Your Excellency,,\n`,
+    );
+    const dry = await runCli(['import-targets', SHIPPED_CAMPAIGN, csv, '--dry-run'], ienv);
+    expect(dry.out).toContain('dry run, nothing written: 2 row(s) read: 1 added, 1 updated; the campaign now has 10 target(s)');
+    expect(readFileSync(targetsFile, 'utf8')).toBe(original);
+    const done = await runCli(['import-targets', SHIPPED_CAMPAIGN, csv], ienv);
+    expect(done.code).toBe(0);
+    const campaign = loadCampaigns(dir).get(SHIPPED_CAMPAIGN)!;
+    expect(campaign.targetById.get('embassy-nl')).toMatchObject({ country: 'NL', pacing: { perHour: 10, perDay: 40 }, timezone: 'Europe/Amsterdam' });
+    // An updated row keeps what the CSV cannot carry: the salutations in the other languages.
+    expect(campaign.targetById.get('embassy-gb')).toMatchObject({ email: 'gb-new@example.org', salutations: { fr: 'Excellence' } });
+    expect(campaign.targets).toHaveLength(10);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
