@@ -140,7 +140,7 @@ try {
   await page.selectOption('#country', 'DE');
   await page.check('#r-embassy-de');
   await page.uncheck('#r-gz-procuratorate');
-  await Promise.all([page.waitForURL(/\/letters\/[^/]+\/sent$/), page.click('button[name="send"]')]);
+  await Promise.all([page.waitForURL(/\/letters\/[^/]+\/sent$/), page.click('.actions button[name="send"]')]);
   await shot(page, 'thank-you');
   const statusUrl = new URL((await page.locator('#status-url').getAttribute('href'))!);
   const again = startWorker();

@@ -64,10 +64,16 @@ describe.each(DEVICES)('on a %s', (_name, device) => {
     await page.keyboard.press('Tab');
     await page.keyboard.press('Tab');
     expect(await focused(page)).toBe('country');
-    for (let i = 0; i < 40 && (await page.inputValue('#country')) !== 'AU'; i++) await page.keyboard.press('ArrowDown');
+    // The browser's language (en-GB) preselected the United Kingdom; typing a name picks another country.
+    expect(await page.inputValue('#country')).toBe('GB');
+    await page.keyboard.type('Australia');
     expect(await page.inputValue('#country')).toBe('AU');
 
+    // Choosing Australia ticked the embassy there (and unticked the one in the United Kingdom); Space toggles it.
     await tabTo(page, '#r-embassy-au');
+    expect(await page.isChecked('#r-embassy-au')).toBe(true);
+    expect(await page.isChecked('#r-embassy-gb')).toBe(false);
+    await page.keyboard.press('Space');
     expect(await page.isChecked('#r-embassy-au')).toBe(false);
     await page.keyboard.press('Space');
     expect(await page.isChecked('#r-embassy-au')).toBe(true);
@@ -75,7 +81,7 @@ describe.each(DEVICES)('on a %s', (_name, device) => {
     expect(await text(page, '[data-sign="name"]')).toBe('Mei Tang');
     expect(await text(page, '[data-sign="country"]')).toBe('Australia');
 
-    await tabTo(page, 'button[name="send"]');
+    await tabTo(page, '.actions button[name="send"]');
     await Promise.all([page.waitForURL(SENT_PAGE), page.keyboard.press('Enter')]);
     expect(await text(page, 'h1')).toBe('Thank you, Mei');
     expect(await page.locator('.delivery-to', { hasText: 'Australia' }).count()).toBe(1);
@@ -84,13 +90,17 @@ describe.each(DEVICES)('on a %s', (_name, device) => {
     check();
   });
 
-  it('when the supporter edits the letter, their name and country, then the preview and the signature follow, and another recipient changes the salutation', async () => {
+  it('when the supporter edits the letter, their name and country, then the signature and the preview follow, each recipient listed with its own salutation', async () => {
     const check = failOnPageErrors(page);
     await page.goto(env.baseUrl + CAMPAIGN_PATH);
     const preview = '#preview [data-preview="text"]';
+    const salutations = () =>
+      page
+        .locator('#preview [data-preview-list] li')
+        .evaluateAll((lis) => lis.map((li) => [li.getAttribute('data-target'), li.querySelector('q')!.textContent]));
     expect(await page.locator('#preview').getAttribute('open')).not.toBeNull();
-    expect(await text(page, preview)).toMatch(/^Dear Director,/);
-    expect(await text(page, preview)).toMatch(/\[your name\]\n\[your country\]$/);
+    // The browser's language (en-GB) is the first guess of the country.
+    expect(await text(page, preview)).toMatch(/\[your name\]\nUnited Kingdom$/);
 
     await page.fill('#firstName', 'Li');
     await page.fill('#lastName', 'Wen');
@@ -103,21 +113,60 @@ describe.each(DEVICES)('on a %s', (_name, device) => {
     await page.fill('#subject', 'For 黄雪琴, from Berlin');
     await page.fill('#body', 'My own words for Huang Xueqin (黄雪琴).\n\nRelease her now.');
     expect(await text(page, '[data-preview="subject"]')).toBe('For 黄雪琴, from Berlin');
-    expect(await text(page, preview)).toBe(
-      'Dear Director,\n\nMy own words for Huang Xueqin (黄雪琴).\n\nRelease her now.\n\n' +
-        (await page.locator('#preview').getAttribute('data-closing')) +
-        '\nLi Wen\nGermany',
-    );
+    expect(await text(page, preview)).toBe('My own words for Huang Xueqin (黄雪琴).\n\nRelease her now.\n\nYours sincerely,\nLi Wen\nGermany');
 
-    await page.selectOption('#preview-target', 'embassy-de');
-    expect(await text(page, preview)).toMatch(/^Your Excellency,\n\nMy own words/);
-    expect(await text(page, '[data-preview="to"]')).toContain('Germany');
-    // Ticking a recipient shows the letter as that recipient gets it.
-    await page.check('#r-gz-procuratorate', { force: true }).catch(() => undefined);
+    // Choosing Germany ticked the embassy in Germany: every chosen recipient is listed with the salutation of its copy.
+    expect(await salutations()).toEqual([
+      ['gz-psb', 'Dear Director,'],
+      ['gz-procuratorate', 'Dear Chief Procurator,'],
+      ['gd-womens-prison', 'Dear Director,'],
+      ['embassy-de', 'Your Excellency,'],
+    ]);
     await page.uncheck('#r-gz-procuratorate');
-    await page.check('#r-gz-procuratorate');
-    expect(await page.inputValue('#preview-target')).toBe('gz-procuratorate');
-    expect(await text(page, preview)).toMatch(/^Dear Chief Procurator,\n\n/);
+    expect((await salutations()).map(([id]) => id)).toEqual(['gz-psb', 'gd-womens-prison', 'embassy-de']);
+    check();
+  });
+
+  it('when the supporter picks their country, then the embassy there is ticked, and a country without one says the letter goes to the officials', async () => {
+    const check = failOnPageErrors(page);
+    await page.goto(env.baseUrl + CAMPAIGN_PATH);
+    await page.selectOption('#country', 'CA');
+    expect(await page.isChecked('#r-embassy-ca')).toBe(true);
+    expect(await page.locator('.your-embassy #r-embassy-ca').count()).toBe(1);
+    await page.selectOption('#country', 'GB');
+    expect(await page.isChecked('#r-embassy-ca')).toBe(false);
+    expect(await page.isChecked('#r-embassy-gb')).toBe(true);
+    await page.selectOption('#country', 'BR');
+    expect(await page.isChecked('#r-embassy-gb')).toBe(false);
+    expect(await page.locator('[data-when="no-embassy"]').isVisible()).toBe(true);
+    expect(await text(page, '[data-when="no-embassy"]')).toContain('Brazil');
+    expect(await page.locator('.your-embassy').isVisible()).toBe(false);
+    // Another country's embassy can still be chosen by hand.
+    await page.click('.other-embassies summary');
+    await page.check('#r-embassy-fr');
+    expect(await page.isChecked('#r-embassy-fr')).toBe(true);
+    check();
+  });
+
+  it('when the page is in French and the supporter switches the letter to Chinese, then the untouched letter is replaced; once edited, the text is kept', async () => {
+    const check = failOnPageErrors(page);
+    await page.goto(env.baseUrl + CAMPAIGN_PATH + '?lang=fr');
+    expect(await page.getAttribute('html', 'lang')).toBe('fr');
+    expect(await page.inputValue('#body')).toMatch(/^Je vous écris/);
+    await page.selectOption('#letterLanguage', 'zh-Hant');
+    await page.waitForFunction('document.getElementById("body").value.includes("黃雪琴")', undefined, { timeout: 5000 });
+    expect(await page.getAttribute('#body', 'lang')).toBe('zh-Hant');
+    expect(await text(page, '[data-sign="closing"]')).toBe('此致\n敬禮');
+    expect(await text(page, '#preview [data-preview-list] li q')).toMatch(/^尊敬的.+：$/);
+    expect(await text(page, 'h2#write-heading')).toBe('Écrivez votre lettre');
+
+    await page.fill('#body', 'Mes propres mots pour 黄雪琴 et 王建兵.');
+    await page.selectOption('#letterLanguage', 'en');
+    expect(await page.inputValue('#body')).toBe('Mes propres mots pour 黄雪琴 et 王建兵.');
+    expect(await text(page, '.letter-note')).not.toBe('');
+    expect(await text(page, '[data-sign="closing"]')).toBe('Yours sincerely,');
+    // Back to English for the tests that follow on this page (the choice is kept in a cookie).
+    await page.goto(env.baseUrl + CAMPAIGN_PATH + '?lang=en');
     check();
   });
 
@@ -129,7 +178,7 @@ describe.each(DEVICES)('on a %s', (_name, device) => {
     await page.fill('#lastName', 'Lima');
     await page.fill('#email', 'not-an-email');
     await page.fill('#body', body);
-    const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button[name="send"]')]);
+    const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('.actions button[name="send"]')]);
     expect(response.status()).toBe(422);
     await page.waitForLoadState('load');
 
@@ -162,9 +211,9 @@ describe.each(DEVICES)('on a %s', (_name, device) => {
     const check = failOnPageErrors(page);
     await page.goto(env.baseUrl + CAMPAIGN_PATH);
     // Without the script the preview shows the server's rendering with placeholders.
-    expect(await text(page, '#preview [data-preview="text"]')).toMatch(/^Dear Director,/);
+    expect(await text(page, '#preview [data-preview="text"]')).toMatch(/\[your name\]\nUnited Kingdom$/);
     await fillLetter(page, freshEmail('nojs'), { first: 'Jo', last: 'Nash', country: 'GB', embassy: 'embassy-gb' });
-    await Promise.all([page.waitForURL(SENT_PAGE), page.click('button[name="send"]')]);
+    await Promise.all([page.waitForURL(SENT_PAGE), page.click('.actions button[name="send"]')]);
     expect(await text(page, 'h1')).toBe('Thank you, Jo');
     expect(await page.locator('button[data-copy]').isVisible()).toBe(false);
     expect(await page.locator('#status-url').isVisible()).toBe(true);
@@ -185,7 +234,7 @@ describe.each(DEVICES)('on a %s', (_name, device) => {
     const check = failOnPageErrors(page);
     await page.goto(env.baseUrl + CAMPAIGN_PATH);
     await fillLetter(page, freshEmail('status'));
-    await Promise.all([page.waitForURL(SENT_PAGE), page.click('button[name="send"]')]);
+    await Promise.all([page.waitForURL(SENT_PAGE), page.click('.actions button[name="send"]')]);
     await page.goto(env.baseUrl + (await statusPathFrom(page)));
     const badges = page.locator('#deliveries .badge');
     const count = await badges.count();
@@ -224,7 +273,7 @@ describe('accessibility (axe, WCAG 2.x A and AA: no serious or critical violatio
         await page.goto(env.baseUrl + CAMPAIGN_PATH);
         await page.fill('#firstName', '');
         await page.fill('#email', 'nope');
-        await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 422), page.click('button[name="send"]')]);
+        await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 422), page.click('.actions button[name="send"]')]);
         await page.waitForSelector('#error-summary');
       },
     ],
