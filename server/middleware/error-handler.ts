@@ -1,11 +1,13 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { translator, type Translator } from '../../domain/i18n.js';
+import { ensureLanguageLocals } from './page-language.js';
 import type { Logger } from 'pino';
 
 // The last two handlers: a page for unknown addresses, and one for errors nobody caught.
 
 /** 404 page for any address no route answered. */
 export const notFound: RequestHandler = (_req, res) => {
+  ensureLanguageLocals(res);
   const t = translatorOf(res);
   res.status(404).render('error', { title: t('error.notFound.title'), message: t('error.notFound.message') });
 };
@@ -21,6 +23,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (status >= 500) logger.error({ err }, 'request failed');
     if (res.headersSent) return;
     const clientError = status >= 400 && status < 500;
+    ensureLanguageLocals(res);
     const t = translatorOf(res);
     res.status(clientError ? status : 500).render('error', {
       title: clientError ? t('error.badRequest.title') : t('error.server.title'),

@@ -1,4 +1,4 @@
-import type { Request, RequestHandler, Response } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { isLanguage, LANGUAGE_NAMES, LANGUAGES, negotiateLanguage, translator, type Language } from '../../domain/i18n.js';
 
 // The page's language: ?lang= (kept in a cookie), else the cookie, else Accept-Language; and the
@@ -49,12 +49,24 @@ export function pageLanguage(options: { secureCookies: boolean }): RequestHandle
   };
 }
 
+/** For pages rendered before pageLanguage ran (an error in an earlier middleware): English, no switcher. */
+export function ensureLanguageLocals(res: Response): void {
+  if (res.locals.t) return;
+  const t = translator('en');
+  Object.assign(res.locals, {
+    lang: 'en',
+    t,
+    languageNames: LANGUAGE_NAMES,
+    switchPath: '/',
+    languageLinks: () => [],
+    formatDateTime: (ms: number) => new Date(ms).toISOString(),
+    formatDate: (iso: string) => iso,
+    formatDay: (ms: number) => new Date(ms).toISOString().slice(0, 10),
+    formatNumber: (n: number) => t.number(n),
+  });
+}
+
 /** The page language chosen for this request (set by pageLanguage). */
 export function languageOf(res: Response): Language {
   return (res.locals.lang as Language | undefined) ?? 'en';
-}
-
-/** The region an Accept-Language header names first (e.g. "GB" for en-GB), to guess the writer's country. */
-export function acceptLanguageOf(req: Request): string | undefined {
-  return req.get('accept-language');
 }
