@@ -132,6 +132,17 @@ try {
   await phonePage.check('#r-embassy-au');
   await shot(phonePage, 'campaign-phone');
 
+  // The page in French with the letter in Traditional Chinese, and the page in Simplified Chinese.
+  const french = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR', timezoneId: 'Europe/Paris' });
+  const frPage = await french.newPage();
+  await frPage.goto(`${base}/c/${slug}`);
+  await frPage.selectOption('#letterLanguage', 'zh-Hant');
+  await frPage.waitForFunction('document.getElementById("body").value.includes("黃雪琴")');
+  await shot(frPage, 'campaign-fr-letter-zh-hant');
+  await frPage.goto(`${base}/c/${slug}?lang=zh-Hans`);
+  await shot(frPage, 'campaign-zh-hans');
+  await french.close();
+
   // The supporter's own letter: sent to the Bureau, in tomorrow's digest for the prison, held for the embassy in Germany.
   await worker.close();
   await page.fill('#firstName', 'Jonas');
