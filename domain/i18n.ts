@@ -44,6 +44,15 @@ export interface Translator {
 
 const PLACEHOLDER = /\{([a-zA-Z]+)\}/g;
 let cache: Map<Language, Catalogue> | undefined;
+let strict = true;
+
+/**
+ * Strict (the default, and in tests): an unknown key throws, so the test suite fails. Not strict (in
+ * production): an unknown key falls back to the English message, or to the key itself, so a page never fails over a message.
+ */
+export function setStrictMessages(on: boolean): void {
+  strict = on;
+}
 
 /**
  * Reads every catalogue from `dir` and checks each against English: the same keys, no empty value,
@@ -102,8 +111,9 @@ function makeTranslator(lang: Language, cat: Catalogue): Translator {
 
   const lookup = (key: string): string => {
     const message = cat[key];
-    if (message === undefined) throw new CatalogueError(`no message "${key}" in ${lang}.json`);
-    return message;
+    if (message !== undefined) return message;
+    if (strict) throw new CatalogueError(`no message "${key}" in ${lang}.json`);
+    return cache?.get('en')?.[key] ?? key;
   };
   const fill = (message: string, params: Record<string, string | number>, esc: (s: string) => string) =>
     esc(message).replace(PLACEHOLDER, (whole, name: string) => (name in params ? String(params[name]) : whole));

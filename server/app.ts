@@ -27,6 +27,7 @@ import type { Config } from './config.js';
 import { errorHandler, notFound } from './middleware/error-handler.js';
 import { viewHelpers } from './middleware/view-helpers.js';
 import { pageLanguage } from './middleware/page-language.js';
+import { setStrictMessages } from '../domain/i18n.js';
 import { staticAssets } from './middleware/static-assets.js';
 import { campaignRoutes } from './routes/campaign-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -78,6 +79,7 @@ export interface AppDeps {
 
 /** Builds the Express app. Starts nothing: the caller listens. */
 export function createApp(deps: AppDeps): Express {
+  setStrictMessages(!deps.config.isProduction);
   const app = express();
   const captchaOrigins = deps.config.captcha ? [CAPTCHA_WIDGETS[deps.config.captcha.provider].origin] : [];
   app.disable('x-powered-by');

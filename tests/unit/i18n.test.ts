@@ -118,3 +118,17 @@ describe('choosing the page language', () => {
     expect(regionFromAcceptLanguage('de')).toBeUndefined();
   });
 });
+
+describe('a message missing at run time', () => {
+  it('when production meets a key no catalogue has, then the page gets the key instead of failing; in tests it throws', async () => {
+    const { setStrictMessages } = await import('../../domain/i18n.js');
+    try {
+      setStrictMessages(false);
+      expect(translator('fr')('no.such.key')).toBe('no.such.key');
+      setStrictMessages(true);
+      expect(() => translator('fr')('no.such.key')).toThrow(CatalogueError);
+    } finally {
+      setStrictMessages(true);
+    }
+  });
+});
