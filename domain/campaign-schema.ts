@@ -81,6 +81,15 @@ export const targetsFileSchema = z
     });
   });
 
+/** The page's texts, the same in campaign.json and in each translation. */
+const pageTexts = {
+  name: nonEmpty.max(100),
+  headline: nonEmpty.max(200),
+  summary: nonEmpty.max(600),
+  background: z.array(nonEmpty).min(1),
+  demandsIntro: nonEmpty.max(300),
+  demands: z.array(nonEmpty).min(1).max(10),
+};
 
 /** campaign.json: the texts of the page and the letter's fixed parts. */
 export const campaignFileSchema = z.strictObject({
@@ -90,12 +99,7 @@ export const campaignFileSchema = z.strictObject({
   opensAt: dateOrDateTime.optional(),
   /** When the form closes (a date means the end of that day, UTC); open for good when absent. */
   closesAt: dateOrDateTime.optional(),
-  name: nonEmpty.max(100),
-  headline: nonEmpty.max(200),
-  summary: nonEmpty.max(600),
-  background: z.array(nonEmpty).min(1),
-  demandsIntro: nonEmpty.max(300),
-  demands: z.array(nonEmpty).min(1).max(10),
+  ...pageTexts,
   caseUpdates: z.array(z.strictObject({ date: isoDate, text: nonEmpty, source: nonEmpty.optional() })).default([]),
   goal: z.number().int().positive(),
   letter: z.strictObject({
@@ -133,12 +137,7 @@ export const campaignFileSchema = z.strictObject({
 export const translationFileSchema = z.strictObject({
   /** "reviewed" once a native speaker has checked the translation; anything else is shown to campaigners as a warning. */
   review: nonEmpty.max(300),
-  name: nonEmpty.max(100),
-  headline: nonEmpty.max(200),
-  summary: nonEmpty.max(600),
-  background: z.array(nonEmpty).min(1),
-  demandsIntro: nonEmpty.max(300),
-  demands: z.array(nonEmpty).min(1).max(10),
+  ...pageTexts,
   caseUpdates: z.array(z.strictObject({ text: nonEmpty, source: nonEmpty.optional() })).default([]),
   letter: z.strictObject({ subject: nonEmpty.max(200), closing: nonEmpty.max(80) }),
   consent: z.strictObject({ label: nonEmpty.max(300) }).optional(),

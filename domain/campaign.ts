@@ -1,7 +1,15 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
-import { campaignFileSchema, slugSchema, targetsFileSchema, translationFileSchema, type CampaignFile, type Target, type TranslationFile } from './campaign-schema.js';
+import {
+  campaignFileSchema,
+  slugSchema,
+  targetsFileSchema,
+  translationFileSchema,
+  type CampaignFile,
+  type Target,
+  type TranslationFile,
+} from './campaign-schema.js';
 import { isLanguage, LANGUAGES, type Language } from './i18n.js';
 
 // Campaigns are folders of files; this module reads and checks them once, at start-up.
@@ -122,7 +130,8 @@ export function campaignFrom(slug: string, file: CampaignFile, targets: Target[]
   const own = texts.get(language)!;
   const opensAtMs = file.opensAt ? dateMs(file.opensAt, 'start') : undefined;
   const closesAtMs = file.closesAt ? dateMs(file.closesAt, 'end') : undefined;
-  if (opensAtMs !== undefined && closesAtMs !== undefined && closesAtMs <= opensAtMs) throw new CampaignFileError(where, 'closesAt: must be later than opensAt');
+  if (opensAtMs !== undefined && closesAtMs !== undefined && closesAtMs <= opensAtMs)
+    throw new CampaignFileError(where, 'closesAt: must be later than opensAt');
   return {
     ...file,
     language,
@@ -170,7 +179,8 @@ export function translatedTexts(
       throw new CampaignFileError(where, `${field}: has ${tr[field].length} items but campaign.json has ${file[field].length}`);
     }
   }
-  if (!!tr.consent !== !!file.consent) throw new CampaignFileError(where, `consent: ${file.consent ? 'missing (campaign.json has one)' : 'campaign.json has none'}`);
+  if (!!tr.consent !== !!file.consent)
+    throw new CampaignFileError(where, `consent: ${file.consent ? 'missing (campaign.json has one)' : 'campaign.json has none'}`);
   return {
     lang,
     name: tr.name,

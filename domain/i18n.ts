@@ -129,7 +129,6 @@ function makeTranslator(lang: Language, cat: Catalogue): Translator {
   return t;
 }
 
-
 /**
  * The best interface language for an Accept-Language header: zh-CN/SG and plain zh map to
  * zh-Hans, zh-TW/HK/MO to zh-Hant, any fr-* to fr, en-* to en; English when nothing matches.

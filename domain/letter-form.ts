@@ -12,7 +12,17 @@ export const LETTER_FORM_FIELDS = ['firstName', 'lastName', 'email', 'country', 
 export type LetterFormField = (typeof LETTER_FORM_FIELDS)[number];
 
 /** Field names the form may carry besides the letter's own (added by the page, not typed). */
-const PAGE_FIELDS = new Set(['_csrf', 'website', 'startedAt', 'send', 'intent', 'submission', 'cf-turnstile-response', 'h-captcha-response', 'g-recaptcha-response']);
+const PAGE_FIELDS = new Set([
+  '_csrf',
+  'website',
+  'startedAt',
+  'send',
+  'intent',
+  'submission',
+  'cf-turnstile-response',
+  'h-captcha-response',
+  'g-recaptcha-response',
+]);
 
 /** A letter that passed validation: clean text, a known country, recipients from the campaign's list. */
 export interface LetterDraft {

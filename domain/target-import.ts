@@ -24,7 +24,14 @@ export type ImportResult = { ok: true; targets: Target[] } | { ok: false; proble
 export function parseTargetsCsv(text: string): ImportResult {
   let rows: { record: Record<string, string>; info: { lines: number; raw?: string } }[];
   try {
-    rows = parse(text, { columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, trim: true, skip_empty_lines: true, info: true, raw: true });
+    rows = parse(text, {
+      columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
+      bom: true,
+      trim: true,
+      skip_empty_lines: true,
+      info: true,
+      raw: true,
+    });
   } catch (err) {
     const e = err as { lines?: number; message: string };
     return { ok: false, problems: [{ line: e.lines ?? 1, message: `not a readable CSV file (${e.message})` }] };

@@ -32,7 +32,10 @@ export function englishMessages(label: string, kind: 'line' | 'text', min: numbe
     missing: `${verb} ${label}.`,
     tooShort: `${capitalise(label)} must be at least ${min} characters.`,
     tooLong: `${capitalise(label)} must be ${max.toLocaleString('en')} characters or fewer.`,
-    control: kind === 'line' ? `${capitalise(label)} cannot contain line breaks or control characters.` : `${capitalise(label)} contains characters that cannot be sent.`,
+    control:
+      kind === 'line'
+        ? `${capitalise(label)} cannot contain line breaks or control characters.`
+        : `${capitalise(label)} contains characters that cannot be sent.`,
   };
 }
 

@@ -88,7 +88,12 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
         const summary = summarise(letters.map((l) => digestEntry(l, campaign)));
         const { frameBytes, entrySize } = deps.digests.sizer(campaign, target);
         const first = recorded.reduce((n, r) => Math.max(n, r.part), 0);
-        const split = splitIntoParts(remaining.map((l) => digestEntry(l, campaign)), deps.maxPartBytes, entrySize, frameBytes);
+        const split = splitIntoParts(
+          remaining.map((l) => digestEntry(l, campaign)),
+          deps.maxPartBytes,
+          entrySize,
+          frameBytes,
+        );
         const total = first + split.length;
         for (const piece of split) {
           const part = { ...piece, part: first + piece.part, parts: total };

@@ -20,24 +20,43 @@
     var signClosing = form.querySelector('[data-sign="closing"]');
     var note = form.querySelector('.letter-note');
     var fill = function (template, values) {
-      return template.replace(/\{(\w+)\}/g, function (m, k) { return Object.prototype.hasOwnProperty.call(values, k) ? values[k] : m; });
+      return template.replace(/\{(\w+)\}/g, function (m, k) {
+        return Object.prototype.hasOwnProperty.call(values, k) ? values[k] : m;
+      });
     };
-    form.querySelectorAll('.no-js-only').forEach(function (el) { el.hidden = true; });
+    form.querySelectorAll('.no-js-only').forEach(function (el) {
+      el.hidden = true;
+    });
 
-    var letterLang = function () { return langInput ? langInput.value : document.documentElement.lang; };
-    var current = function () { return settings[letterLang()] || settings[Object.keys(settings)[0]]; };
-    var regionName = function (code, lang) {
-      try { return new Intl.DisplayNames([lang], { type: 'region' }).of(code); } catch (e) { return country.options[country.selectedIndex].text; }
+    var letterLang = function () {
+      return langInput ? langInput.value : document.documentElement.lang;
     };
-    var writer = function () { return [first.value.trim(), last.value.trim()].filter(Boolean).join(' ') || current().yourName; };
-    var from = function () { return country.value ? regionName(country.value, letterLang()) : current().yourCountry; };
+    var current = function () {
+      return settings[letterLang()] || settings[Object.keys(settings)[0]];
+    };
+    var regionName = function (code, lang) {
+      try {
+        return new Intl.DisplayNames([lang], { type: 'region' }).of(code);
+      } catch (e) {
+        return country.options[country.selectedIndex].text;
+      }
+    };
+    var writer = function () {
+      return [first.value.trim(), last.value.trim()].filter(Boolean).join(' ') || current().yourName;
+    };
+    var from = function () {
+      return country.value ? regionName(country.value, letterLang()) : current().yourCountry;
+    };
 
     // Recipients: the officials, plus the embassy in the supporter's country when there is one.
     var yourList = form.querySelector('[data-list="your-country"]');
     var otherList = form.querySelector('[data-list="others"]');
     var touched = false;
     form.querySelectorAll('input[name="recipients"]').forEach(function (box) {
-      box.addEventListener('change', function () { touched = true; updatePreviews(); });
+      box.addEventListener('change', function () {
+        touched = true;
+        updatePreviews();
+      });
     });
     var routeCountry = function () {
       if (!yourList || !otherList) return;
@@ -46,7 +65,9 @@
         otherList.appendChild(li);
         if (!touched) li.querySelector('input').checked = false;
       });
-      var mine = Array.prototype.filter.call(otherList.children, function (li) { return li.getAttribute('data-country') === code; });
+      var mine = Array.prototype.filter.call(otherList.children, function (li) {
+        return li.getAttribute('data-country') === code;
+      });
       mine.forEach(function (li) {
         yourList.appendChild(li);
         if (!touched) li.querySelector('input').checked = true;
@@ -74,14 +95,23 @@
       if (!list || !template) return;
       var s = current();
       var lang = letterLang();
-      var text = body.value.replace(/\r\n?/g, '\n').replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').trim();
+      var text = body.value
+        .replace(/\r\n?/g, '\n')
+        .replace(/[ \t]+$/gm, '')
+        .replace(/\n{3,}/g, '\n\n')
+        .trim();
       var who = writer();
       var where = from();
       var show = function (name, value) {
         var el = preview.querySelector('[data-preview="' + name + '"]');
-        if (el) { el.textContent = value; el.setAttribute('lang', lang); }
+        if (el) {
+          el.textContent = value;
+          el.setAttribute('lang', lang);
+        }
       };
-      var chosen = Array.prototype.filter.call(form.querySelectorAll('input[name="recipients"]'), function (b) { return b.checked; });
+      var chosen = Array.prototype.filter.call(form.querySelectorAll('input[name="recipients"]'), function (b) {
+        return b.checked;
+      });
       none.hidden = chosen.length > 0;
       list.textContent = '';
       chosen.forEach(function (box) {
@@ -102,18 +132,26 @@
 
     // The letter's language: swap in the prefilled letter of that language unless the supporter edited it.
     var prefilled = { edited: form.getAttribute('data-prefilled') !== 'yes' };
-    [subject, body].forEach(function (el) { el.addEventListener('input', function () { prefilled.edited = true; }); });
+    [subject, body].forEach(function (el) {
+      el.addEventListener('input', function () {
+        prefilled.edited = true;
+      });
+    });
     if (langSelect) {
       langSelect.addEventListener('change', function () {
         var lang = langSelect.value;
-        [subject, body].forEach(function (el) { el.setAttribute('lang', lang); });
+        [subject, body].forEach(function (el) {
+          el.setAttribute('lang', lang);
+        });
         if (prefilled.edited || !window.fetch) {
           if (prefilled.edited && note) note.textContent = note.getAttribute('data-kept') || '';
           refresh();
           return;
         }
         fetch(form.getAttribute('data-letter-url') + encodeURIComponent(lang) + '.json', { headers: { Accept: 'application/json' } })
-          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (r) {
+            return r.ok ? r.json() : null;
+          })
           .then(function (letter) {
             if (letter && !prefilled.edited) {
               subject.value = letter.subject;
@@ -141,9 +179,18 @@
       lastBand = band;
     };
 
-    var refresh = function () { updateSignature(); updatePreviews(); updateCounter(); };
-    [first, last, subject, body].forEach(function (el) { el.addEventListener('input', refresh); });
-    country.addEventListener('change', function () { routeCountry(); refresh(); });
+    var refresh = function () {
+      updateSignature();
+      updatePreviews();
+      updateCounter();
+    };
+    [first, last, subject, body].forEach(function (el) {
+      el.addEventListener('input', refresh);
+    });
+    country.addEventListener('change', function () {
+      routeCountry();
+      refresh();
+    });
     refresh();
 
     var summary = document.getElementById('error-summary');
@@ -157,7 +204,9 @@
     var refreshTally = function () {
       if (document.hidden) return;
       fetch(url, { headers: { Accept: 'application/json' } })
-        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (r) {
+          return r.ok ? r.json() : null;
+        })
         .then(function (s) {
           if (!s) return;
           var letters = tally.querySelector('[data-stat="letters"]');
@@ -167,7 +216,9 @@
           if (sent) sent.textContent = nf.format(s.sent);
           if (bar) bar.value = Math.min(s.letters, s.goal);
         })
-        .catch(function () { /* keep the last numbers */ });
+        .catch(function () {
+          /* keep the last numbers */
+        });
     };
     setInterval(refreshTally, 15000);
   }

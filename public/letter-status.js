@@ -15,15 +15,21 @@
     if (!section || section.getAttribute('data-final') === 'yes' || !window.fetch) return;
     setTimeout(function () {
       fetch(window.location.href, { headers: { Accept: 'text/html' }, cache: 'no-store' })
-        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (r) {
+          return r.ok ? r.text() : null;
+        })
         .then(function (html) {
           if (html) {
             var fresh = new DOMParser().parseFromString(html, 'text/html').getElementById('deliveries');
             if (fresh) {
               // Keep open any history the reader expanded.
-              var open = Array.prototype.map.call(section.querySelectorAll('details'), function (d) { return d.open; });
+              var open = Array.prototype.map.call(section.querySelectorAll('details'), function (d) {
+                return d.open;
+              });
               section.replaceWith(fresh);
-              fresh.querySelectorAll('details').forEach(function (d, i) { if (open[i]) d.open = true; });
+              fresh.querySelectorAll('details').forEach(function (d, i) {
+                if (open[i]) d.open = true;
+              });
               localise(fresh);
             }
           }
@@ -44,11 +50,14 @@
     if (!target || !navigator.clipboard) return;
     button.hidden = false;
     button.addEventListener('click', function () {
-      navigator.clipboard.writeText(target.href || target.textContent).then(function () {
-        if (done) done.textContent = button.getAttribute('data-copied') || '';
-      }, function () {
-        target.focus();
-      });
+      navigator.clipboard.writeText(target.href || target.textContent).then(
+        function () {
+          if (done) done.textContent = button.getAttribute('data-copied') || '';
+        },
+        function () {
+          target.focus();
+        },
+      );
     });
   });
 })();

@@ -38,10 +38,17 @@ function importTargets(campaignsDir: string, args: string[]): number {
   const flags = new Set(args.filter((a) => a.startsWith('--')));
   const [slug, file] = args.filter((a) => !a.startsWith('--'));
   const unknownFlag = [...flags].find((f) => f !== '--replace' && f !== '--dry-run');
-  if (!slug || !file || unknownFlag) throw new UsageError(`usage: import-targets <campaign> <file.csv> [--replace] [--dry-run]${unknownFlag ? ` (unknown option ${unknownFlag})` : ''}`);
+  if (!slug || !file || unknownFlag)
+    throw new UsageError(`usage: import-targets <campaign> <file.csv> [--replace] [--dry-run]${unknownFlag ? ` (unknown option ${unknownFlag})` : ''}`);
   const campaigns = loadCampaigns(campaignsDir);
   const campaign = campaigns.get(slug);
-  if (!campaign) throw new UsageError(`unknown campaign "${slug}" (campaigns: ${campaigns.list().map((c) => c.slug).join(', ')})`);
+  if (!campaign)
+    throw new UsageError(
+      `unknown campaign "${slug}" (campaigns: ${campaigns
+        .list()
+        .map((c) => c.slug)
+        .join(', ')})`,
+    );
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -47,7 +47,8 @@ async function main(): Promise<void> {
     logger.info({ campaign: c.slug, targets: c.targets.length }, 'campaign loaded');
     if (c.reviewBeforeLaunch) logger.warn({ campaign: c.slug }, `review before launch: ${c.reviewBeforeLaunch}`);
     const unreviewed = [...c.texts.values()].filter((t) => t.review !== undefined && t.review.trim().toLowerCase() !== 'reviewed').map((t) => t.lang);
-    if (unreviewed.length) logger.warn({ campaign: c.slug, languages: unreviewed }, `translations not yet reviewed by a native speaker: ${unreviewed.join(', ')}`);
+    if (unreviewed.length)
+      logger.warn({ campaign: c.slug, languages: unreviewed }, `translations not yet reviewed by a native speaker: ${unreviewed.join(', ')}`);
   }
 
   const stoppers: Stopper[] = [];

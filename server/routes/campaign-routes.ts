@@ -173,7 +173,9 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     const phase = campaignPhase(campaign, clock.now());
     if (phase !== 'open') {
       const result = parseLetterForm(campaign, req.body, t);
-      const values = result.ok ? { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) } : result.values;
+      const values = result.ok
+        ? { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) }
+        : result.values;
       deps.logger.info({ event: 'form-refused', reason: `campaign-${phase}` }, 'letter refused: the campaign is not open');
       return renderCampaign(req, res, campaign, values, {}, phase === 'closed' ? 410 : 403);
     }
@@ -285,7 +287,11 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
 /** The values as typed, whether or not they are valid yet (for the form's no-JavaScript buttons). */
 function parseLetterFormLoose(campaign: Campaign, body: unknown, t: Translator): { values: LetterFormValues } {
   const result = parseLetterForm(campaign, body, t);
-  return { values: result.ok ? { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) } : result.values };
+  return {
+    values: result.ok
+      ? { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) }
+      : result.values,
+  };
 }
 
 /** True when the subject and letter are exactly one of the campaign's prefilled versions (not edited). */

@@ -34,7 +34,16 @@ function stored(n: number, firstName: string, lastName: string, country: string,
 }
 
 function entry(n: number, country: string, writtenAt: number, body: string, writer = `Writer${n} Surname${n}`): DigestEntry {
-  return { letterId: n.toString(16).padStart(32, '0'), writer, country, writtenAt, subject: 'Release 黄雪琴 and 王建兵', body, lang: 'en', closing: 'Yours sincerely,' };
+  return {
+    letterId: n.toString(16).padStart(32, '0'),
+    writer,
+    country,
+    writtenAt,
+    subject: 'Release 黄雪琴 and 王建兵',
+    body,
+    lang: 'en',
+    closing: 'Yours sincerely,',
+  };
 }
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');

@@ -25,44 +25,15 @@ const zhHans = {
 };
 const salutations = (fr: string, zh: string) => ({ fr, 'zh-Hans': zh });
 const campaign = fixtureCampaign({}, undefined, { 'zh-Hans': zhHans });
-// The same campaign with per-language salutations on its recipients.
+// The same campaign with per-language salutations on its recipients (the fixture's first three).
+const localSalutations: Record<string, Record<string, string>> = {
+  'gz-psb': salutations('Monsieur le Directeur', '尊敬的局长'),
+  'gz-procuratorate': salutations('Monsieur le Procureur', '尊敬的检察长'),
+  'embassy-fr': salutations('Excellence', '尊敬的大使阁下'),
+};
 const withSalutations = fixtureCampaign(
   {},
-  [
-    {
-      id: 'gz-psb',
-      name: 'The Director',
-      title: 'Director',
-      institution: 'Public Security Bureau',
-      email: 'psb@example.org',
-      country: 'all',
-      salutation: 'Dear Director',
-      salutations: salutations('Monsieur le Directeur', '尊敬的局长'),
-      language: 'zh-Hans',
-    },
-    {
-      id: 'gz-procuratorate',
-      name: 'The Chief Procurator',
-      title: 'Chief Procurator',
-      institution: "People's Procuratorate",
-      email: 'proc@example.org',
-      country: 'all',
-      salutation: 'Dear Chief Procurator',
-      salutations: salutations('Monsieur le Procureur', '尊敬的检察长'),
-      language: 'zh-Hans',
-    },
-    {
-      id: 'embassy-fr',
-      name: 'H.E. the Ambassador',
-      title: 'Ambassador',
-      institution: 'Embassy in France',
-      email: 'embassy-fr@example.org',
-      country: 'FR',
-      salutation: 'Your Excellency',
-      salutations: salutations('Excellence', '尊敬的大使阁下'),
-      language: 'fr',
-    },
-  ],
+  campaign.targets.filter((t) => t.id in localSalutations).map((t) => ({ ...t, salutations: localSalutations[t.id] })),
   { 'zh-Hans': zhHans },
 );
 
