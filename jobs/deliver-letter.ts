@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
@@ -116,6 +117,8 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
 
     const attempt = job.attemptsMade + 1;
     const restarted = state === 'sending';
+    // This run's own id: if Redis restarts and the transition is re-sent, it is not mistaken for another worker's.
+    const op = randomUUID();
     const started = await deps.log.apply(
       slug,
       letterId,
@@ -126,8 +129,9 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
             attempt,
             possibleDuplicate: true,
             note: 'An earlier attempt was interrupted after it may have reached the mail provider; this letter may arrive twice.',
+            op,
           }
-        : { attempt, due: 0 },
+        : { attempt, due: 0, op },
     );
     if (!started.applied) return { skipped: `delivery was ${started.reason === 'missing' ? 'missing' : started.from}` };
     if (restarted) deps.logger.warn({ ...ids, attempt, possibleDuplicate: true }, 'sending again after an interrupted attempt: the letter may arrive twice');

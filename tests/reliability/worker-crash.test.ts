@@ -4,7 +4,7 @@ import { submitLetter } from '../../domain/letter-submission.js';
 import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
 import { createHarness, eventually, type Harness, SHIPPED_CAMPAIGN } from '../support/harness.js';
 import { runMain, type RunningProcess } from '../support/processes.js';
-import { fromTally, recordMeasurement, tally, type DeliveryRef } from '../support/reliability-results.js';
+import { explainLost, fromTally, recordMeasurement, tally, type DeliveryRef } from '../support/reliability-results.js';
 
 // A worker process killed (SIGKILL) or stopped (SIGTERM) in the middle of a drain: every letter ends
 // sent, none lost; duplicates only in the one window the design cannot close, bounded and flagged.
@@ -42,9 +42,7 @@ async function seed(h: Harness, letters: number, tag: string): Promise<DeliveryR
   const refs: DeliveryRef[] = [];
   for (let i = 0; i < letters; i += 50) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(50, letters - i) }, (_, j) =>
-        submitLetter(h.deps, campaign, { ...DRAFT, email: `${tag}${i + j}@example.net` }),
-      ),
+      Array.from({ length: Math.min(50, letters - i) }, (_, j) => submitLetter(h.deps, campaign, { ...DRAFT, email: `${tag}${i + j}@example.net` })),
     );
     for (const r of batch) {
       if (r.kind !== 'accepted') throw new Error(`seeding: ${r.kind}`);
@@ -124,7 +122,7 @@ describe('a worker killed with SIGKILL in the middle of a drain, then restarted'
       durationMs: Date.now() - began,
     });
 
-    expect(t.lost).toEqual([]);
+    expect(t.lost, await explainLost(h.log, t.lost)).toEqual([]);
     expect(t.strays).toBe(0);
     expect(t.sent).toBe(total);
     // Only a letter the provider had taken when the worker died can go twice: at most one per send in flight.
@@ -149,53 +147,57 @@ describe('a worker stopped with SIGTERM in the middle of a drain', () => {
     await fake.close();
   });
 
-  it('then it finishes the sends in flight and exits 0, nothing is left sending or active, and a new worker sends the rest once', { timeout: 60_000 }, async () => {
-    const began = Date.now();
-    const refs = await seed(h, 100, 'term');
-    const total = refs.length;
+  it(
+    'then it finishes the sends in flight and exits 0, nothing is left sending or active, and a new worker sends the rest once',
+    { timeout: 60_000 },
+    async () => {
+      const began = Date.now();
+      const refs = await seed(h, 100, 'term');
+      const total = refs.length;
 
-    const worker = startWorker(h, fake);
-    await eventually(async () => (fake.accepted().length >= total / 3 ? true : undefined), 30_000, 20);
-    const requestsAtSignal = fake.requests.length;
-    const inFlightAtSignal = requestsAtSignal - fake.accepted().length;
-    const signalled = Date.now();
-    const code = await worker.stop('SIGTERM');
-    const stopMs = Date.now() - signalled;
-    expect(code).toBe(0);
+      const worker = startWorker(h, fake);
+      await eventually(async () => (fake.accepted().length >= total / 3 ? true : undefined), 30_000, 20);
+      const requestsAtSignal = fake.requests.length;
+      const inFlightAtSignal = requestsAtSignal - fake.accepted().length;
+      const signalled = Date.now();
+      const code = await worker.stop('SIGTERM');
+      const stopMs = Date.now() - signalled;
+      expect(code).toBe(0);
 
-    const counts = await h.log.counts(SHIPPED_CAMPAIGN);
-    const activeAfterStop = await h.queue.getActiveCount();
-    const requestsAfterStop = fake.requests.length;
+      const counts = await h.log.counts(SHIPPED_CAMPAIGN);
+      const activeAfterStop = await h.queue.getActiveCount();
+      const requestsAfterStop = fake.requests.length;
 
-    const next = startWorker(h, fake, 50);
-    await eventually(async () => ((await sentCount(h)) === total ? true : undefined), 30_000, 100);
-    expect(await next.stop('SIGTERM')).toBe(0);
-    const t = await tally(fake.accepted(), h.log, refs);
-    recordMeasurement({
-      id: '06-worker-sigterm',
-      fault: 'SIGTERM during a drain',
-      method: `${total / RECIPIENTS.length} letters to ${RECIPIENTS.length} recipients (${total} emails); a worker process (concurrency ${CONCURRENCY}) against a fake answering in 200 ms gets SIGTERM once a third are accepted; then a new worker drains the rest.`,
-      lettersAccepted: total / RECIPIENTS.length,
-      ...fromTally(t),
-      recoverMs: stopMs,
-      recoverWhat: 'SIGTERM to exit (in-flight sends finished)',
-      extra: {
-        'in flight at the signal': inFlightAtSignal,
-        'sent when it exited': counts.byState.sending === 0 ? counts.byState.sent : `${counts.byState.sent} (+${counts.byState.sending} sending)`,
-        'active jobs after exit': activeAfterStop,
-        'exit code': code ?? 'none',
-      },
-      durationMs: Date.now() - began,
-    });
+      const next = startWorker(h, fake, 50);
+      await eventually(async () => ((await sentCount(h)) === total ? true : undefined), 30_000, 100);
+      expect(await next.stop('SIGTERM')).toBe(0);
+      const t = await tally(fake.accepted(), h.log, refs);
+      recordMeasurement({
+        id: '06-worker-sigterm',
+        fault: 'SIGTERM during a drain',
+        method: `${total / RECIPIENTS.length} letters to ${RECIPIENTS.length} recipients (${total} emails); a worker process (concurrency ${CONCURRENCY}) against a fake answering in 200 ms gets SIGTERM once a third are accepted; then a new worker drains the rest.`,
+        lettersAccepted: total / RECIPIENTS.length,
+        ...fromTally(t),
+        recoverMs: stopMs,
+        recoverWhat: 'SIGTERM to exit (in-flight sends finished)',
+        extra: {
+          'in flight at the signal': inFlightAtSignal,
+          'sent when it exited': counts.byState.sending === 0 ? counts.byState.sent : `${counts.byState.sent} (+${counts.byState.sending} sending)`,
+          'active jobs after exit': activeAfterStop,
+          'exit code': code ?? 'none',
+        },
+        durationMs: Date.now() - began,
+      });
 
-    expect(inFlightAtSignal).toBeGreaterThan(0);
-    // Every request that reached the provider before the worker exited was answered and recorded sent.
-    expect(counts.byState.sending).toBe(0);
-    expect(counts.byState.sent).toBe(requestsAfterStop);
-    expect(counts.byState.sent).toBeGreaterThanOrEqual(requestsAtSignal);
-    expect(activeAfterStop).toBe(0);
-    expect(t.lost).toEqual([]);
-    expect(t.duplicates).toBe(0);
-    expect(t.flagged).toEqual([]);
-  });
+      expect(inFlightAtSignal).toBeGreaterThan(0);
+      // Every request that reached the provider before the worker exited was answered and recorded sent.
+      expect(counts.byState.sending).toBe(0);
+      expect(counts.byState.sent).toBe(requestsAfterStop);
+      expect(counts.byState.sent).toBeGreaterThanOrEqual(requestsAtSignal);
+      expect(activeAfterStop).toBe(0);
+      expect(t.lost, await explainLost(h.log, t.lost)).toEqual([]);
+      expect(t.duplicates).toBe(0);
+      expect(t.flagged).toEqual([]);
+    },
+  );
 });

@@ -33,7 +33,7 @@ export async function startPrivateRedis(): Promise<PrivateRedisServer> {
     port,
     dir,
     async start() {
-      if (child && child.exitCode === null) return;
+      if (child && child.exitCode === null && child.signalCode === null) return;
       const c = spawn(
         'redis-server',
         [

@@ -67,6 +67,18 @@ export async function tally(accepted: readonly FakeSendGridRequest[], log: Deliv
   return result;
 }
 
+/** The records of lost deliveries (state and history), for an assertion's message. */
+export async function explainLost(log: DeliveryLog, lost: readonly string[]): Promise<string> {
+  const lines = await Promise.all(
+    lost.slice(0, 10).map(async (k) => {
+      const [letterId, targetId] = k.split('/') as [string, string];
+      const r = await log.get(letterId, targetId);
+      return `${k}: ${r ? `${r.state}, history ${r.history.map((h) => h.state).join(' > ')}` : 'no record'}`;
+    }),
+  );
+  return `lost deliveries:\n${lines.join('\n')}`;
+}
+
 /** One row of docs/reliability.md. */
 export interface ReliabilityMeasurement {
   /** File name (kebab-case) and sort key. */
@@ -101,5 +113,12 @@ export function recordMeasurement(m: ReliabilityMeasurement): void {
 
 /** A measurement's shared part from a tally. */
 export function fromTally(t: Tally): Pick<ReliabilityMeasurement, 'deliveries' | 'sent' | 'providerAccepted' | 'duplicates' | 'flagged' | 'lost'> {
-  return { deliveries: t.deliveries, sent: t.sent, providerAccepted: t.providerAccepted, duplicates: t.duplicates, flagged: t.flagged.length, lost: t.lost.length };
+  return {
+    deliveries: t.deliveries,
+    sent: t.sent,
+    providerAccepted: t.providerAccepted,
+    duplicates: t.duplicates,
+    flagged: t.flagged.length,
+    lost: t.lost.length,
+  };
 }
