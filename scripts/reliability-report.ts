@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as prettier from 'prettier';
 import { APP_ROOT } from '../domain/app-root.js';
 
 // `npm run reliability`: runs the fault-injection suite (tests/reliability) and writes
@@ -108,15 +109,17 @@ function render(measurements: Measurement[], report: VitestReport | undefined, w
   return lines.join('\n');
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const reportOnly = process.argv.includes('--report-only');
   const outcome = reportOnly ? undefined : run();
   const files = existsSync(RESULTS) ? readdirSync(RESULTS).filter((f) => f.endsWith('.json')) : [];
   const measurements = files.map((f) => JSON.parse(readFileSync(path.join(RESULTS, f), 'utf8')) as Measurement).sort((a, b) => a.id.localeCompare(b.id));
   const report = existsSync(VITEST_JSON) ? (JSON.parse(readFileSync(VITEST_JSON, 'utf8')) as VitestReport) : undefined;
-  writeFileSync(OUT, render(measurements, report, outcome?.wallMs, outcome?.code));
+  // Formatted as the rest of the repository (prettier), so `npm run format:check` passes on the generated file.
+  const text = render(measurements, report, outcome?.wallMs, outcome?.code);
+  writeFileSync(OUT, await prettier.format(text, { ...(await prettier.resolveConfig(OUT)), filepath: OUT }));
   process.stdout.write(`wrote ${path.relative(APP_ROOT, OUT)} (${measurements.length} measurements)\n`);
   process.exit(outcome?.code ?? 0);
 }
 
-main();
+await main();
