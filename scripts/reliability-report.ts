@@ -35,7 +35,8 @@ interface Measurement {
 
 interface VitestReport {
   startTime?: number;
-  testResults?: { name: string; assertionResults: { fullName: string; status: string; duration?: number }[] }[];
+  success?: boolean;
+  testResults?: { name: string; endTime?: number; assertionResults: { ancestorTitles: string[]; title: string; status: string; duration?: number }[] }[];
 }
 
 function run(): { code: number; wallMs: number } {
@@ -71,6 +72,10 @@ function render(measurements: Measurement[], report: VitestReport | undefined, w
   lines.push(`- Date: ${date.slice(0, 16).replace('T', ' ')} UTC`);
   lines.push(`- Machine: ${machine}; Redis 7 on the same machine; the machine was shared with other work, so times are indicative only.`);
   if (wallMs !== undefined) lines.push(`- Whole suite: ${seconds(wallMs)} wall-clock${code === 0 ? ', all tests passed' : `, vitest exit code ${code}`}.`);
+  else if (report?.startTime) {
+    const end = Math.max(...(report.testResults ?? []).map((f) => f.endTime ?? 0));
+    lines.push(`- Whole suite: ${seconds(end - report.startTime)} of tests${report.success ? ', all passed' : ', with failures'} (from vitest's report).`);
+  }
   lines.push('');
   lines.push('Every test runs the real program (`server/main.ts web|worker`) in child processes and counts what a fake SendGrid API (driven by the');
   lines.push('real `@sendgrid/mail` client) accepted, per letter and recipient. "Emails" are letters to one recipient each (a supporter\'s letter to');
@@ -100,7 +105,9 @@ function render(measurements: Measurement[], report: VitestReport | undefined, w
     for (const f of tests) {
       lines.push(`- \`${path.relative(APP_ROOT, f.name)}\``);
       for (const a of f.assertionResults)
-        lines.push(`  - ${a.status === 'passed' ? 'passed' : a.status.toUpperCase()}: ${a.fullName} (${seconds(a.duration ?? 0)})`);
+        lines.push(
+          `  - ${a.status === 'passed' ? 'passed' : a.status.toUpperCase()}: ${[...a.ancestorTitles, a.title].join(': ')} (${seconds(a.duration ?? 0)})`,
+        );
     }
     lines.push('');
   }
