@@ -42,13 +42,19 @@ export interface TransitionDetails {
   digestDate?: string;
   note?: string;
   possibleDuplicate?: boolean;
+  /**
+   * An id unique to this attempt at the transition. Redis clients re-send a command whose answer was lost
+   * with the connection (Redis restarting); with an id, a transition that was in fact applied is then
+   * reported applied (`repeated`) instead of "not allowed" from the state it led to.
+   */
+  op?: string;
 }
 
 /** Short field names in the stored JSON. */
-const DETAIL_FIELDS = { attempt: 'a', messageId: 'm', error: 'e', due: 'd', digestDate: 'g', note: 'n', possibleDuplicate: 'x' } as const;
+const DETAIL_FIELDS = { attempt: 'a', messageId: 'm', error: 'e', due: 'd', digestDate: 'g', note: 'n', possibleDuplicate: 'x', op: 'o' } as const;
 
 export type TransitionResult =
-  | { applied: true; from: DeliveryState; to: DeliveryState }
+  | { applied: true; from: DeliveryState; to: DeliveryState; repeated?: true }
   | { applied: false; reason: 'missing' }
   | { applied: false; reason: 'not-allowed'; from: DeliveryState };
 
@@ -85,13 +91,14 @@ if not raw then return {'missing', ''} end
 local d = cjson.decode(raw)
 local from = d.s
 local to = ARGV[2]
+local details = cjson.decode(ARGV[5])
+if details.o and d.o == details.o then return {'repeat', from} end
 local allowed = false
 for s in string.gmatch(ARGV[3], '[^,]+') do
   if s == from then allowed = true end
 end
 if not allowed then return {'not-allowed', from} end
 local now = tonumber(ARGV[4])
-local details = cjson.decode(ARGV[5])
 for k, v in pairs(details) do
   if v == '' or v == 0 or v == false then d[k] = nil else d[k] = v end
 end
@@ -242,6 +249,7 @@ export class DeliveryLog {
     );
     if (status === 'missing') return { applied: false, reason: 'missing' };
     if (status === 'not-allowed') return { applied: false, reason: 'not-allowed', from: prev as DeliveryState };
+    if (status === 'repeat') return { applied: true, from: prev as DeliveryState, to, repeated: true };
     return { applied: true, from: prev as DeliveryState, to };
   }
 

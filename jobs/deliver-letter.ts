@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
@@ -116,6 +117,8 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
 
     const attempt = job.attemptsMade + 1;
     const restarted = state === 'sending';
+    // This run's own id: if Redis restarts and the transition is re-sent, it is not mistaken for another worker's.
+    const op = randomUUID();
     const started = await deps.log.apply(
       slug,
       letterId,
@@ -126,10 +129,12 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
             attempt,
             possibleDuplicate: true,
             note: 'An earlier attempt was interrupted after it may have reached the mail provider; this letter may arrive twice.',
+            op,
           }
-        : { attempt, due: 0 },
+        : { attempt, due: 0, op },
     );
     if (!started.applied) return { skipped: `delivery was ${started.reason === 'missing' ? 'missing' : started.from}` };
+    if (restarted) deps.logger.warn({ ...ids, attempt, possibleDuplicate: true }, 'sending again after an interrupted attempt: the letter may arrive twice');
 
     const email = deps.render({ campaign, target, letterId, letter });
     let messageId: string;
@@ -142,7 +147,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       if (failure.kind === 'rate-limited') {
         const ms = failure.retryAfterMs ?? DEFAULT_RATE_LIMIT_MS;
         await deps.log.apply(slug, letterId, targetId, 'rate-limited', { error: failure.reason });
-        deps.logger.warn({ ...ids, waitMs: ms }, 'mail provider rate limit: pausing the queue');
+        deps.logger.warn({ ...ids, status: failure.status, waitMs: ms, reason: failure.reason }, 'mail provider rate limit: pausing the queue');
         await deps.rateLimitQueue(ms);
         throw new RateLimitError();
       }
@@ -154,13 +159,13 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       }
       if (failure.kind === 'permanent') {
         await deps.log.apply(slug, letterId, targetId, 'permanent-error', { error: failure.reason });
-        deps.logger.warn({ ...ids, status: failure.status }, 'delivery failed permanently');
+        deps.logger.warn({ ...ids, status: failure.status, reason: failure.reason }, 'delivery failed permanently');
         throw new UnrecoverableError(failure.reason);
       }
       if (attempt >= maxAttempts) {
         const reason = `Gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}. Last error: ${failure.reason}`;
         await deps.log.apply(slug, letterId, targetId, 'attempts-exhausted', { error: reason });
-        deps.logger.warn({ ...ids, status: failure.status }, 'delivery failed after its last attempt');
+        deps.logger.warn({ ...ids, status: failure.status, attempt, reason: failure.reason }, 'delivery failed after its last attempt');
         throw new UnrecoverableError(reason);
       }
       // After an answer that leaves open whether the provider took the letter, the retry may duplicate it: say so.
@@ -170,7 +175,10 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
           ? { possibleDuplicate: true, note: 'An attempt ended without a clear answer from the mail provider; this letter may arrive twice.' }
           : {}),
       });
-      deps.logger.info({ ...ids, status: failure.status, attempt }, 'delivery attempt failed; will retry');
+      deps.logger.info(
+        { ...ids, status: failure.status, attempt, reason: failure.reason, possibleDuplicate: failure.ambiguous || undefined },
+        'delivery attempt failed; will retry',
+      );
       throw failure;
     }
     await deps.log.apply(slug, letterId, targetId, 'provider-accepted', { messageId, error: '' });

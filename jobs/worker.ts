@@ -62,6 +62,11 @@ export interface WorkerDeps {
     pacing: boolean;
     /** Days after which finished letters' personal data is deleted (checked every hour). */
     retentionDays: number;
+    /**
+     * How long a worker's lock on a job lasts unless renewed (renewed every half of it), and how often
+     * locks are checked: a job whose worker died goes back to the queue within about twice this. Default 30 s.
+     */
+    jobLockMs?: number;
   };
   random?: () => number;
   /** Send latency and provider errors for Prometheus, on the registry the process serves. */
@@ -208,6 +213,8 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     prefix: keys.bullPrefix,
     concurrency: settings.concurrency,
     limiter: { max: settings.ratePerSecond, duration: 1000 },
+    lockDuration: settings.jobLockMs ?? 30_000,
+    stalledInterval: settings.jobLockMs ?? 30_000,
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'worker error'));
   worker.on('failed', (job, err) => {

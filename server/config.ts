@@ -40,6 +40,7 @@ const envSchema = z.object({
   SEND_ATTEMPTS: int(1, 50).default(8),
   SEND_BACKOFF_MS: int(100, 3_600_000).default(30_000),
   WORKER_CONCURRENCY: int(1, 200).default(8),
+  JOB_LOCK_MS: int(1000, 600_000).default(30_000),
   EVENT_LOG_MAX: int(1000, 100_000_000).default(1_000_000),
   OUTBOX_MAX: int(10, 100_000).default(1000),
   DIGEST_MAX_BYTES: int(20_000, 25_000_000).default(5_000_000),
@@ -105,7 +106,16 @@ export interface Config {
     from: string;
     sendgrid?: { apiKey: string; apiUrl?: string; sandbox: boolean; timeoutMs: number };
   };
-  delivery: { ratePerSecond: number; supporterMailRatePerSecond: number; attempts: number; backoffMs: number; concurrency: number; pacing: boolean };
+  delivery: {
+    ratePerSecond: number;
+    supporterMailRatePerSecond: number;
+    attempts: number;
+    backoffMs: number;
+    concurrency: number;
+    pacing: boolean;
+    /** How long a worker's claim on a job lasts unless renewed; a dead worker's jobs come back within about twice this. */
+    jobLockMs: number;
+  };
   /** SendGrid's signed Event Webhook: off (404) without a public key; older signed requests are refused. */
   webhook: { publicKey?: string; maxAgeSeconds: number };
   eventLogMax: number;
@@ -177,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       backoffMs: e.SEND_BACKOFF_MS,
       concurrency: e.WORKER_CONCURRENCY,
       pacing: e.PACING === 'on',
+      jobLockMs: e.JOB_LOCK_MS,
     },
     webhook: { publicKey: e.SENDGRID_WEBHOOK_PUBLIC_KEY, maxAgeSeconds: e.WEBHOOK_MAX_AGE_SECONDS },
     eventLogMax: e.EVENT_LOG_MAX,

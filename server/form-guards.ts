@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { doubleCsrf } from 'csrf-csrf';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../domain/clock.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
@@ -33,7 +33,7 @@ export interface FormGuards {
   validCsrf(req: Request): boolean;
 }
 
-/** Builds the guards. `check` fails only when Redis does. */
+/** Builds the guards. `check` never fails because Redis does: the limits are then counted in this process's memory. */
 export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; clock: Clock }): FormGuards {
   const { config, clock } = p;
   const secure = config.isProduction;
@@ -48,13 +48,12 @@ export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; c
       return typeof v === 'string' ? v : undefined;
     },
   });
-  const perIp = new RateLimiterRedis({ storeClient: p.redis, keyPrefix: `${p.keys.formLimits}:ip`, points: config.form.limitPerIpPerHour, duration: 3600 });
-  const perEmail = new RateLimiterRedis({
-    storeClient: p.redis,
-    keyPrefix: `${p.keys.formLimits}:email`,
-    points: config.form.limitPerEmailPerDay,
-    duration: 86_400,
-  });
+  // While Redis does not answer, each process counts in memory instead (the library's insurance limiter),
+  // so the post goes on to the submission, which answers 503 with the supporter's text kept.
+  const ipLimit = { keyPrefix: `${p.keys.formLimits}:ip`, points: config.form.limitPerIpPerHour, duration: 3600 };
+  const emailLimit = { keyPrefix: `${p.keys.formLimits}:email`, points: config.form.limitPerEmailPerDay, duration: 86_400 };
+  const perIp = new RateLimiterRedis({ storeClient: p.redis, ...ipLimit, insuranceLimiter: new RateLimiterMemory(ipLimit) });
+  const perEmail = new RateLimiterRedis({ storeClient: p.redis, ...emailLimit, insuranceLimiter: new RateLimiterMemory(emailLimit) });
   const sign = (ms: string) => createHmac('sha256', config.sessionSecret).update(`form-shown:${ms}`).digest('base64url').slice(0, 22);
   const hash = (s: string) => createHmac('sha256', config.ipHashSecret).update(s).digest('hex').slice(0, 32);
 

@@ -2,13 +2,16 @@ import { Redis, type RedisOptions } from 'ioredis';
 
 // The two kinds of Redis connection the processes use.
 
-/** For the web side: fails fast (no offline queue, one retry) so a request never hangs on a dead Redis. */
+/**
+ * For the web side: fails fast (no offline queue, one retry) so a request never hangs on a dead Redis, and
+ * tries to reconnect every half second at most, so supporters are refused (503) no longer than that after Redis is back.
+ */
 export function webRedis(url: string, extra: RedisOptions = {}): Redis {
   return new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 5000,
-    retryStrategy: (times) => Math.min(times * 200, 2000),
+    retryStrategy: (times) => Math.min(times * 100, 500),
     ...extra,
   });
 }

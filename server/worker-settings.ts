@@ -15,6 +15,7 @@ export function workerSettingsFrom(config: Config): WorkerDeps['settings'] {
     maxDigestBytes: config.digestMaxBytes,
     eventLogMax: config.eventLogMax,
     pacing: config.delivery.pacing,
+    jobLockMs: config.delivery.jobLockMs,
     retentionDays: config.retentionDays,
   };
 }

@@ -43,6 +43,22 @@ describe('the delivery log', () => {
     expect(counts.byTarget['embassy-fr']?.queued).toBe(1);
   });
 
+  it('when a send-started transition is re-sent with its id (its answer lost as Redis restarted), then it is reported applied once and counted once', async () => {
+    const { letterId } = await letters.create(campaign, { ...draft, email: 'resent@example.net' });
+    const before = await log.counts(campaign.slug);
+    const first = await log.apply(campaign.slug, letterId, 'gz-psb', 'send-started', { attempt: 1, op: 'run-1' });
+    const again = await log.apply(campaign.slug, letterId, 'gz-psb', 'send-started', { attempt: 1, op: 'run-1' });
+    const other = await log.apply(campaign.slug, letterId, 'gz-psb', 'send-started', { attempt: 1, op: 'run-2' });
+    expect(first).toEqual({ applied: true, from: 'queued', to: 'sending' });
+    expect(again).toEqual({ applied: true, from: 'sending', to: 'sending', repeated: true });
+    // Another worker's run (another id) is still refused: only one of them sends.
+    expect(other).toEqual({ applied: false, reason: 'not-allowed', from: 'sending' });
+    const record = (await log.get(letterId, 'gz-psb'))!;
+    expect(record.history.map((h) => h.state)).toEqual(['queued', 'sending']);
+    const after = await log.counts(campaign.slug);
+    expect(after.byState.sending - before.byState.sending).toBe(1);
+  });
+
   it('when a delivery moves, then its record, the counters and the stream change together, with the time of each step', async () => {
     const { letterId } = await letters.create(campaign, draft);
     const before = await log.counts(campaign.slug);

@@ -34,7 +34,11 @@ export type FakeAnswer =
   | { status: 202; delayMs?: number }
   | { status: number; errors?: { message: string; field?: string }[]; headers?: Record<string, string>; delayMs?: number }
   /** Accept nothing and close the connection (a network error for the client). */
-  | { drop: true };
+  | { drop: true }
+  /** Accept the letter (it counts as sent, with a message id) but close the connection before answering. */
+  | { acceptThenDrop: true }
+  /** Accept nothing and never answer (the client's timeout ends the request). */
+  | { hang: true };
 
 export interface FakeSendGrid {
   url: string;
@@ -42,6 +46,8 @@ export interface FakeSendGrid {
   requests: FakeSendGridRequest[];
   /** Answers for the next requests, in order; after them every request gets 202. */
   script(...answers: FakeAnswer[]): void;
+  /** The requests it accepted (answered 202, or accepted before dropping the connection). */
+  accepted(): FakeSendGridRequest[];
   /** Resolves once `count` requests have arrived (rejects after `timeoutMs`). */
   waitForRequests(count: number, timeoutMs?: number): Promise<FakeSendGridRequest[]>;
   close(): Promise<void>;
@@ -78,6 +84,12 @@ export async function startFakeSendGrid(apiKey = 'SG.test-key', defaultDelayMs =
         req.socket.destroy();
         return;
       }
+      if ('acceptThenDrop' in answer) {
+        record.messageId = `fake-${randomUUID()}`;
+        req.socket.destroy();
+        return;
+      }
+      if ('hang' in answer) return;
       const delay = answer.delayMs ?? defaultDelayMs;
       if (delay > 0) {
         setTimeout(() => respond(answer, record, res), delay);
@@ -86,7 +98,7 @@ export async function startFakeSendGrid(apiKey = 'SG.test-key', defaultDelayMs =
       respond(answer, record, res);
     });
   });
-  const respond = (answer: Exclude<FakeAnswer, { drop: true }>, record: FakeSendGridRequest, res: http.ServerResponse) => {
+  const respond = (answer: Extract<FakeAnswer, { status: number }>, record: FakeSendGridRequest, res: http.ServerResponse) => {
     if (answer.status === 202) {
       record.messageId = `fake-${randomUUID()}`;
       res.writeHead(202, { 'x-message-id': record.messageId });
@@ -106,6 +118,7 @@ export async function startFakeSendGrid(apiKey = 'SG.test-key', defaultDelayMs =
     script: (...answers) => {
       queue.push(...answers);
     },
+    accepted: () => requests.filter((r) => r.messageId !== undefined),
     waitForRequests: (count, timeoutMs = 10_000) =>
       new Promise((resolve, reject) => {
         if (requests.length >= count) return resolve(requests.slice());
