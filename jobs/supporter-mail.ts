@@ -24,7 +24,7 @@ export type StatusLinkJob = z.infer<typeof statusLinkJobSchema>;
 export const letterRefJobSchema = z.strictObject({ campaign: slugSchema, letterId: z.string().regex(/^[0-9a-f]{32}$/) });
 export type LetterRefJob = z.infer<typeof letterRefJobSchema>;
 
-/** The hourly "retention" job carries nothing. */
+/** The hourly "retention" and five-minute "orphan-sweep" jobs carry nothing. */
 export type SupporterMailJob = StatusLinkJob | LetterRefJob | Record<string, never>;
 
 /** Opens the supporter-mail queue on `connection` (shared). */

@@ -31,6 +31,7 @@ import { createConfirmLetterProcessor, createExpireUnconfirmedProcessor } from '
 import { SUPPORTER_MAIL_QUEUE, type LetterRefJob, type StatusLinkJob, type SupporterMailJob } from './supporter-mail.js';
 import { LetterConfirmation } from '../domain/letter-confirmation.js';
 import { createRetentionProcessor } from './retention.js';
+import { sweepOrphans } from './orphan-sweep.js';
 import type { MailTransport } from './transports/mail-transport.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -161,6 +162,15 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       { name: 'retention', data: {} as SupporterMailJob, opts: { removeOnComplete: true, removeOnFail: 10 } },
     )
     .catch((err: unknown) => deps.logger.error({ err }, 'could not schedule retention'));
+  // Deliveries stored without their job (the web process died between the two) are queued again.
+  const orphanDeps = { redis: connection, keys, campaigns: deps.campaigns, letters, queue, policy: settings.retry, clock, logger: deps.logger };
+  void supporterQueue
+    .upsertJobScheduler(
+      'orphan-sweep',
+      { every: 5 * 60_000 },
+      { name: 'orphan-sweep', data: {} as SupporterMailJob, opts: { removeOnComplete: true, removeOnFail: 10 } },
+    )
+    .catch((err: unknown) => deps.logger.error({ err }, 'could not schedule the orphan sweep'));
 
   const processor = async (job: Job<QueueJobData>, token?: string) => {
     switch (job.name) {
@@ -200,6 +210,8 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
           return expire(job as Job<LetterRefJob>);
         case 'retention':
           return retention(job);
+        case 'orphan-sweep':
+          return sweepOrphans(orphanDeps);
         default:
           throw new Error(`unknown job name "${job.name}"`);
       }

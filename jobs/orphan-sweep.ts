@@ -1,0 +1,73 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { CampaignRegistry } from '../domain/campaign.js';
+import type { Clock } from '../domain/clock.js';
+import type { LetterStore } from '../domain/letter-store.js';
+import type { RedisKeys } from '../domain/redis-keys.js';
+import { deliveryJobId, jobsFor, type QueueJobData, type RetryPolicy } from './delivery-queue.js';
+
+// A letter is stored, then its jobs are queued. If the web process dies between the two (a crash,
+// a kill, Redis going away at that instant), the letter exists with deliveries "queued" or "waiting"
+// and no job to send them. This sweep finds such deliveries among recent letters and queues them
+// again at their planned time. It looks only at deliveries that have not moved since they were
+// planned (at writing, or at confirmation): those are queued under their own job id, so a missing
+// job is a lost one. Deliveries given back to their line later (after a hold) carry other job ids and
+// a longer history, and are left alone. Even if a job did exist, the letter goes once: the delivery
+// log lets only one attempt start a send.
+
+export interface OrphanSweepDeps {
+  redis: Redis;
+  keys: RedisKeys;
+  campaigns: CampaignRegistry;
+  letters: LetterStore;
+  queue: Queue<QueueJobData>;
+  policy: RetryPolicy;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** Letters younger than this are still being queued by the request that stored them. */
+export const SWEEP_MIN_AGE_MS = 2 * 60_000;
+/** How far back the sweep looks (it runs every few minutes, so a day is ample margin). */
+export const SWEEP_WINDOW_MS = 24 * 3_600_000;
+/** Letters looked at per run at the most. */
+const MAX_PER_RUN = 20_000;
+
+/** States in which a delivery just planned must have a job waiting for it. */
+const NEEDS_JOB = new Set(['queued', 'waiting']);
+
+/** True when the delivery is still as planned: its first state, or its first after the writer confirmed. */
+function unmovedSincePlanned(history: readonly { state: string }[]): boolean {
+  return history.length === 1 || (history.length === 2 && history[0]!.state === 'unconfirmed');
+}
+
+/** Queues again every recent delivery that is waiting without a job; returns how many letters were looked at and deliveries re-queued. */
+export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: number; requeued: number }> {
+  const now = deps.clock.now();
+  let examined = 0;
+  let requeued = 0;
+  for (const campaign of deps.campaigns.list()) {
+    const ids = await deps.redis.zrangebyscore(deps.keys.letterIndex(campaign.slug), now - SWEEP_WINDOW_MS, now - SWEEP_MIN_AGE_MS, 'LIMIT', 0, MAX_PER_RUN - examined);
+    for (const letterId of ids) {
+      examined++;
+      const letter = await deps.letters.get(letterId);
+      if (!letter) continue;
+      const waiting = letter.deliveries.filter(
+        (d) => NEEDS_JOB.has(d.record.state) && unmovedSincePlanned(d.record.history) && campaign.targetById.get(d.targetId)?.delivery !== 'digest',
+      );
+      if (!waiting.length) continue;
+      const missing = [];
+      for (const d of waiting) {
+        if (!(await deps.queue.getJob(deliveryJobId(letterId, d.targetId)))) missing.push(d);
+      }
+      if (!missing.length) continue;
+      const planned = missing.map((d) => ({ targetId: d.targetId, state: d.record.state as 'queued' | 'waiting', due: d.record.due ?? now }));
+      await deps.queue.addBulk(jobsFor(campaign.slug, letterId, planned, deps.policy, now));
+      requeued += missing.length;
+      deps.logger.warn({ campaign: campaign.slug, letter: letterId, targets: missing.map((d) => d.targetId) }, 'deliveries found without a job were queued again');
+    }
+    if (examined >= MAX_PER_RUN) break;
+  }
+  return { examined, requeued };
+}

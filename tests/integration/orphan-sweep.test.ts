@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Clock } from '../../domain/clock.js';
+import { sweepOrphans, SWEEP_MIN_AGE_MS } from '../../jobs/orphan-sweep.js';
+import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, silentLogger, validForm, type Harness } from '../support/harness.js';
+import { recordingTransport } from '../support/recording-transport.js';
+
+// A letter stored without its jobs (the web process died between storing and queueing) is found and sent.
+
+const clock = {
+  at: Date.now(),
+  now() {
+    return this.at;
+  },
+} satisfies Clock & { at: number };
+let h: Harness;
+beforeAll(() => {
+  h = createHarness('orphan-sweep', { clock });
+});
+afterAll(() => h.close());
+
+const sweep = () =>
+  sweepOrphans({
+    redis: h.t.redis,
+    keys: h.t.keys,
+    campaigns: h.campaigns,
+    letters: h.letters,
+    queue: h.queue,
+    policy: h.config.delivery,
+    clock,
+    logger: silentLogger,
+  });
+
+describe('the orphan sweep', () => {
+  it('when a letter was stored but its jobs never queued, then the sweep queues exactly its deliveries, they go once, and a second sweep finds nothing', async () => {
+    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
+    // A letter written normally (its jobs are queued), and one stored as if the process died before queueing.
+    await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email: 'normal@example.net', recipients: ['gz-psb', 'embassy-fr'] })), 303);
+    const draft = { ...validForm({ email: 'orphan@example.net' }), recipients: ['gz-psb', 'embassy-gb'], keepInformed: false } as never;
+    const orphan = await h.letters.create(campaign, draft, { 'gz-psb': { state: 'queued' }, 'embassy-gb': { state: 'queued' } });
+    const queued = await h.queue.count();
+
+    // Too young: the request that stored it may still be queueing.
+    expect(await sweep()).toEqual({ examined: 0, requeued: 0 });
+    clock.at += SWEEP_MIN_AGE_MS + 1000;
+    expect(await sweep()).toEqual({ examined: 2, requeued: 2 });
+    expect(await h.queue.count()).toBe(queued + 2);
+
+    const mail = recordingTransport();
+    h.startWorker(mail);
+    await eventually(async () => (mail.sends.length === 4 ? true : undefined));
+    const toOrphan = mail.sends.filter((s) => s.email.replyTo.email === 'orphan@example.net').map((s) => s.email.to.email);
+    expect(toOrphan.sort()).toEqual(['embassy-gb@example.org', 'gz-psb@example.org']);
+    expect((await h.log.get(orphan.letterId, 'gz-psb'))!.state).toBe('sent');
+    expect(await sweep()).toEqual({ examined: 2, requeued: 0 });
+    await h.closeWorkers();
+  });
+});
