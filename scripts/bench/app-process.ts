@@ -28,6 +28,8 @@ export function appEnv(p: { redisUrl: string; prefix: string; fake: FakeProvider
     FORM_MIN_FILL_SECONDS: '0',
     FORM_LIMIT_PER_IP: '1000000',
     FORM_LIMIT_PER_EMAIL: '10000',
+    // BENCH_APP_ENV='{"PACING":"off"}' tries another setting in every app child (for finding causes).
+    ...(JSON.parse(process.env.BENCH_APP_ENV ?? '{}') as Record<string, string>),
     ...p.extra,
   };
 }

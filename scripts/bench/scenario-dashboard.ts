@@ -22,12 +22,18 @@ export async function dashboardScenario(ctx: BenchContext): Promise<Row[]> {
     const page = `${web.base}/admin/c/${ctx.campaign.slug}`;
     await seedRecords(redis, keys, ctx.campaign, RECIPIENTS, 1000);
     const small = { page: await timePage(page, cookie), export: await timeExport(`${page}/export.csv`, cookie, web.child) };
+    // The export's memory is compared between a tenth of the records and all of them (at 1,000 rows the
+    // export ends before the process's buffers reach their working size).
+    const mid = large / 10;
     progress(`dashboard: seeding ${fmt(large)} records`);
     const t0 = Date.now();
-    await seedRecords(redis, keys, ctx.campaign, RECIPIENTS, large - 1000, 1000);
+    await seedRecords(redis, keys, ctx.campaign, RECIPIENTS, mid - 1000, 1000);
+    const midExport = await timeExport(`${page}/export.csv`, cookie, web.child);
+    await seedRecords(redis, keys, ctx.campaign, RECIPIENTS, large - mid, mid);
     progress(`dashboard: seeded in ${fmt((Date.now() - t0) / 1000)} s`);
     const big = { page: await timePage(page, cookie), export: await timeExport(`${page}/export.csv`, cookie, web.child) };
-    if (small.export.rows !== 1000 || big.export.rows !== large) throw new Error(`export rows: ${small.export.rows} and ${big.export.rows}`);
+    if (small.export.rows !== 1000 || midExport.rows !== mid || big.export.rows !== large)
+      throw new Error(`export rows: ${small.export.rows} and ${big.export.rows}`);
     const pageRatio = big.page.p50 / small.page.p50;
     const mb = (b: number) => `${fmt(b / 1_048_576)} MB`;
     return [
@@ -50,10 +56,10 @@ export async function dashboardScenario(ctx: BenchContext): Promise<Row[]> {
       {
         scenario: '5. web process peak RSS during the export',
         product: `${mb(big.export.peakRss)} at ${fmt(large)} rows`,
-        baseline: `${mb(small.export.peakRss)} at 1,000 rows`,
-        ratio: fmt(big.export.peakRss / small.export.peakRss, 2),
-        target: 'constant (<= 1.5x), < 300 MB',
-        pass: big.export.peakRss <= small.export.peakRss * 1.5 && big.export.peakRss < 300 * 1_048_576,
+        baseline: `${mb(midExport.peakRss)} at ${fmt(mid)} rows (${mb(small.export.peakRss)} at 1,000)`,
+        ratio: fmt(big.export.peakRss / midExport.peakRss, 2),
+        target: '<= 1.20, < 300 MB',
+        pass: big.export.peakRss <= midExport.peakRss * 1.2 && big.export.peakRss < 300 * 1_048_576,
       },
     ];
   } finally {
