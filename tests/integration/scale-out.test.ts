@@ -17,11 +17,11 @@ import { testRedis, type TestRedis } from '../support/redis.js';
 // load balancer); every letter reaches every recipient exactly once, and the global send rate and a
 // recipient's pace hold across all three workers.
 
-const RATE = 30; // SEND_RATE_PER_SECOND: BullMQ's limiter, a fixed window of 1000 ms shared by all workers
+const RATE = 40; // SEND_RATE_PER_SECOND: BullMQ's limiter, a fixed window of 1000 ms shared by all workers
 const SLOW_INTERVAL = 500; // perHour 7200: the planner spaces the slow recipient's slots 500 ms apart
 const SLOW_GAP = SLOW_INTERVAL / 2; // the send guard's hard minimum between two sends to it (jobs/deliver-letter.ts)
-const SLOW_LETTERS = 24;
-const OTHER_LETTERS = 156;
+const SLOW_LETTERS = 16;
+const OTHER_LETTERS = 164;
 
 /** A copy of the shipped campaign with three recipients: "slow" paced at 7200 an hour, "fast1" and "fast2" unpaced. */
 function campaignDir(): string {
@@ -147,24 +147,44 @@ describe('two web and three worker processes on one Redis', () => {
     ).flat();
     expect(new Set(sent)).toEqual(new Set(expected));
 
-    // The global cap: BullMQ admits at most RATE jobs per fixed 1000 ms window (a window opens with the
-    // first job after the last one closed), so N sends need at least ceil(N / RATE) windows, and any
-    // 1000 ms span overlaps at most two windows. The receive times lag the admissions by the time a job
-    // takes to reach the provider (a few ms here), which we allow 100 ms for.
-    const times = fake.requests.map((r) => r.at).sort((a, b) => a - b);
-    expect(times[times.length - 1]! - times[0]!).toBeGreaterThanOrEqual((Math.ceil(deliveries / RATE) - 1) * 1000 - 100);
-    expect(busiest(times, 900)).toBeLessThanOrEqual(2 * RATE);
-
-    // The slow recipient's pace, exactly as the send guard admitted the sends (its record in Redis, shared
-    // by all workers), and as the provider received them (less the same 100 ms allowance).
-    const admitted = (await t.redis.zrange(t.keys.sends(SHIPPED_CAMPAIGN, 'slow'), 0, -1, 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number);
+    // The slow recipient's pace is decided by the send guard, atomically in Redis for all workers, which
+    // records each send it admits: those records must be a full SLOW_GAP apart, with no tolerance.
+    const records = await t.redis.zrange(t.keys.sends(SHIPPED_CAMPAIGN, 'slow'), 0, -1, 'WITHSCORES');
+    const admittedAt = new Map<string, number>();
+    for (let i = 0; i < records.length; i += 2) admittedAt.set(records[i]!.split(':')[0]!, Number(records[i + 1]));
+    const admitted = [...admittedAt.values()].sort((a, b) => a - b);
     expect(admitted).toHaveLength(SLOW_LETTERS);
     for (let i = 1; i < admitted.length; i++) expect(admitted[i]! - admitted[i - 1]!).toBeGreaterThanOrEqual(SLOW_GAP);
-    const slow = fake.requests
-      .filter((r) => r.body.custom_args!.target === 'slow')
-      .map((r) => r.at)
-      .sort((a, b) => a - b);
-    for (let i = 1; i < slow.length; i++) expect(slow[i]! - slow[i - 1]!).toBeGreaterThanOrEqual(SLOW_GAP - 100);
+    // Every send the provider got for it was admitted, before it arrived. The lag (render, HTTP, and on a
+    // loaded machine, waiting for a core) is measured, not assumed, and is the tolerance below.
+    const slowSends = fake.requests.filter((r) => r.body.custom_args!.target === 'slow');
+    const lags = slowSends.map((r) => r.at - admittedAt.get(r.body.custom_args!.letter!)!);
+    expect(lags.every((lag) => lag >= 0)).toBe(true);
+    const maxLag = Math.max(...lags);
+    expect(maxLag).toBeLessThan(1000);
+    // At the provider, any 1000 ms holds sends admitted within 1000 ms + maxLag, so at most that span / SLOW_GAP + 1.
+    const slowTimes = slowSends.map((r) => r.at).sort((a, b) => a - b);
+    expect(busiest(slowTimes, 1000)).toBeLessThanOrEqual(Math.floor((1000 + maxLag) / SLOW_GAP) + 1);
+
+    // The global cap: BullMQ admits at most RATE jobs per fixed 1000 ms window (a window opens with the
+    // first job after the last one closed), so N sends need at least ceil(N / RATE) windows. Receive times
+    // lag the admissions by under a second (as measured above), so any 1000 ms at the provider holds jobs
+    // admitted within under 2000 ms, which overlap at most three windows; and the whole drain spans at
+    // least ceil(N / RATE) - 1 windows less one second of lag. Without the cap the drain takes a second or two.
+    const times = fake.requests.map((r) => r.at).sort((a, b) => a - b);
+    expect(times[times.length - 1]! - times[0]!).toBeGreaterThanOrEqual((Math.ceil(deliveries / RATE) - 2) * 1000);
+    expect(busiest(times, 1000)).toBeLessThanOrEqual(3 * RATE);
+
+    // Redis Cluster readiness: every key the five processes wrote (queues, limiters, letters) carries the one hash tag.
+    const written: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await t.redis.scan(cursor, 'MATCH', `*${t.prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      written.push(...found);
+    } while (cursor !== '0');
+    expect(written.length).toBeGreaterThan(letters.length);
+    expect(written.filter((k) => !k.startsWith(`{${t.prefix}}:`))).toEqual([]);
 
     // All three workers took part.
     const perWorker = workers.map((w) => w.lines.filter((l) => l.includes('"msg":"letter sent"')).length);
