@@ -277,8 +277,15 @@ export function countryName(code: string, locale = 'en'): string {
   return namer.of(code) ?? code;
 }
 
-/** Code and name pairs sorted by name in `locale`, for a select box. */
-export function countryOptions(locale = 'en'): { code: CountryCode; name: string }[] {
-  const collator = new Intl.Collator(locale);
-  return COUNTRY_CODES.map((code) => ({ code, name: countryName(code, locale) })).sort((a, b) => collator.compare(a.name, b.name));
+const optionLists = new Map<string, readonly { code: CountryCode; name: string }[]>();
+
+/** Code and name pairs sorted by name in `locale`, for a select box (built once per locale: every page view renders it). */
+export function countryOptions(locale = 'en'): readonly { code: CountryCode; name: string }[] {
+  let list = optionLists.get(locale);
+  if (!list) {
+    const collator = new Intl.Collator(locale);
+    list = Object.freeze(COUNTRY_CODES.map((code) => ({ code, name: countryName(code, locale) })).sort((a, b) => collator.compare(a.name, b.name)));
+    optionLists.set(locale, list);
+  }
+  return list;
 }

@@ -6,7 +6,7 @@ import type { RedisKeys } from './redis-keys.js';
 // The book of send slots: each recipient's line of letters, kept in Redis so every web and worker
 // process shares it. A slot is computed from the recipient's rule (pacing.ts) and written with a
 // compare-and-set, so two processes never hand out the same slot; within one process reservations
-// for a recipient are serialised, so the compare-and-set rarely has to retry.
+// for a recipient are served in order, in batches, so the compare-and-set rarely has to retry.
 
 // KEYS: 1 pace hash. ARGV: 1 expected last ('' for none), 2 new last, 3 new day, 4 new day count.
 const CAS_LUA = `
@@ -20,11 +20,23 @@ return 'OK'
 
 type CasCommand = (key: string, expected: string, last: number, day: string, count: number) => Promise<'OK' | (string | null)[]>;
 
-/** Reserves send slots. Rejects only when Redis does (or, in theory, after 50 lost races in a row). */
+/** One reservation waiting for its recipient's next batch. */
+interface Waiting {
+  rule: PaceRule;
+  resolve(slot: number): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Reserves send slots. Rejects only when Redis does (or, in theory, after 50 lost races in a row).
+ * Reservations for one recipient that arrive while its line is busy are taken together: their slots
+ * are computed one after the other and written with one compare-and-set, so a burst of letters to
+ * the same officials costs one Redis round trip per batch, not one per letter.
+ */
 export class PaceBook {
   private readonly cas: CasCommand;
   private readonly known = new Map<string, PaceState>();
-  private readonly lines = new Map<string, Promise<unknown>>();
+  private readonly waiting = new Map<string, Waiting[]>();
 
   constructor(
     private readonly redis: Redis,
@@ -40,18 +52,15 @@ export class PaceBook {
   /** The next slot in the recipient's line (ms since the epoch), reserved for one letter. */
   reserve(campaign: string, targetId: string, rule: PaceRule): Promise<number> {
     const key = this.keys.pace(campaign, targetId);
-    const previous = this.lines.get(key) ?? Promise.resolve();
-    const next = previous.then(
-      () => this.reserveNow(key, rule),
-      () => this.reserveNow(key, rule),
-    );
-    this.lines.set(key, next);
-    // then(cleanup, cleanup), not finally: a rejection must reach only the caller, never become unhandled here.
-    const cleanup = () => {
-      if (this.lines.get(key) === next) this.lines.delete(key);
-    };
-    next.then(cleanup, cleanup);
-    return next;
+    return new Promise<number>((resolve, reject) => {
+      const line = this.waiting.get(key);
+      if (line) {
+        line.push({ rule, resolve, reject });
+        return;
+      }
+      this.waiting.set(key, [{ rule, resolve, reject }]);
+      void this.drain(key);
+    });
   }
 
   /** The last slot handed out for the recipient: when its last waiting letter goes, or null if none was ever reserved. */
@@ -60,14 +69,38 @@ export class PaceBook {
     return last ? Number(last) : null;
   }
 
-  private async reserveNow(key: string, rule: PaceRule): Promise<number> {
+  /** Serves the recipient's line in batches until it is empty; each batch settles only its own callers. */
+  private async drain(key: string): Promise<void> {
+    for (;;) {
+      const batch = this.waiting.get(key)!.splice(0);
+      if (batch.length === 0) {
+        this.waiting.delete(key);
+        return;
+      }
+      try {
+        const slots = await this.reserveNow(key, batch);
+        batch.forEach((w, i) => w.resolve(slots[i]!));
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+      }
+    }
+  }
+
+  private async reserveNow(key: string, batch: Waiting[]): Promise<number[]> {
     let state = this.known.get(key) ?? (await this.read(key));
     for (let attempt = 0; attempt < 50; attempt++) {
-      const { slot, state: after } = nextSlot(rule, state, this.clock.now(), this.random);
+      const now = this.clock.now();
+      const slots: number[] = [];
+      let after = state;
+      for (const w of batch) {
+        const next = nextSlot(w.rule, after, now, this.random);
+        slots.push(next.slot);
+        after = next.state;
+      }
       const result = await this.cas(key, state.last === null ? '' : String(state.last), after.last!, after.day!, after.dayCount);
       if (result === 'OK') {
         this.known.set(key, after);
-        return slot;
+        return slots;
       }
       state = parseState(result);
       this.known.set(key, state);
