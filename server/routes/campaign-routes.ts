@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import ejs from 'ejs';
 import express, { Router, type Request, type Response } from 'express';
 import { campaignPhase, textsFor, type Campaign } from '../../domain/campaign.js';
 import { systemClock } from '../../domain/clock.js';
@@ -10,6 +13,8 @@ import { LANGUAGE_NAMES, regionFromAcceptLanguage, translator, type Language, ty
 import { initialFormValues, letterLanguageFor, parseLetterForm, type LetterFormResult, type LetterFormValues } from '../../domain/letter-form.js';
 import { SubmissionUnavailableError, submitLetter } from '../../domain/letter-submission.js';
 import { recipientGroups } from '../../domain/recipient-routing.js';
+import { APP_ROOT } from '../../domain/app-root.js';
+import { escapeHtml } from '../../domain/html-escape.js';
 import type { AppDeps } from '../app.js';
 import { CAPTCHA_WIDGETS, verifyCaptcha } from '../captcha.js';
 import type { FormGuards } from '../form-guards.js';
@@ -66,6 +71,18 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     };
   };
 
+  // The tally (live counts) is rendered on every view; the rest of a fresh page is cached (see below).
+  const tallyFile = path.join(APP_ROOT, 'views', 'partials', 'tally.ejs');
+  const renderTally = ejs.compile(readFileSync(tallyFile, 'utf8'), { filename: tallyFile });
+  const tallyHtml = (res: Response, campaign: Campaign, counts: CampaignCounts | null) =>
+    renderTally({ ...res.locals, slug: campaign.slug, goal: campaign.goal, counts, sentCount: sentTotal });
+
+  // A fresh form (a GET, nothing typed yet) is the same for every visitor of one campaign, language and
+  // country but for the one-time fields and the counts: it is rendered once with placeholders for
+  // those, and each view fills them in. Bounded: the oldest page is dropped past FRESH_PAGES_MAX.
+  const freshPages = new Map<string, string>();
+  const FRESH_PAGES_MAX = 500;
+
   const renderCampaign = async (
     req: Request,
     res: Response,
@@ -74,11 +91,54 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     errors: FormErrors,
     status = 200,
     extras: PageExtras = {},
+    cacheKey?: string,
   ) => {
-    const t = res.locals.t as Translator;
     const lang = languageOf(res);
     const posted = typeof req.body?.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
     const hidden = guards.fields(req, res);
+    // A fresh one-time id for each new form; the same one back after an error, so a retry is still one letter.
+    const submissionId = posted ?? randomBytes(18).toString('base64url');
+    const countsPromise = countsOrNull(campaign.slug);
+    const phase = campaignPhase(campaign, clock.now());
+    if (cacheKey && phase === 'open') {
+      const key = `${campaign.slug}|${lang}|${cacheKey}`;
+      let page = freshPages.get(key);
+      if (page === undefined) {
+        page = await new Promise<string>((resolve, reject) =>
+          res.render('campaign', pageModel(PLACEHOLDERS.csrf, PLACEHOLDERS.startedAt, PLACEHOLDERS.submission, PLACEHOLDERS.tally), (err, html) =>
+            err ? reject(err) : resolve(html),
+          ),
+        );
+        if (freshPages.size >= FRESH_PAGES_MAX) freshPages.delete(freshPages.keys().next().value!);
+        freshPages.set(key, page);
+      }
+      const fill: Record<string, string> = {
+        [PLACEHOLDERS.csrf]: escapeHtml(hidden.csrfToken),
+        [PLACEHOLDERS.startedAt]: escapeHtml(hidden.startedAt),
+        [PLACEHOLDERS.submission]: submissionId,
+        [PLACEHOLDERS.tally]: tallyHtml(res, campaign, await countsPromise),
+      };
+      res.status(status).type('html').send(page.replace(PLACEHOLDER_PATTERN, (p) => fill[p] ?? p));
+      return;
+    }
+    const counts = await countsPromise;
+    res.status(status).render('campaign', pageModel(hidden.csrfToken, hidden.startedAt, submissionId, tallyHtml(res, campaign, counts), counts));
+
+    function pageModel(csrfToken: string, startedAt: string, submission: string, tally: string, counts: CampaignCounts | null = null) {
+      return modelFor(res, campaign, values, errors, extras, { csrfToken, startedAt, submissionId: submission, tallyHtml: tally, counts });
+    }
+  };
+
+  const modelFor = (
+    res: Response,
+    campaign: Campaign,
+    values: LetterFormValues,
+    errors: FormErrors,
+    extras: PageExtras,
+    hiddenFields: { csrfToken: string; startedAt: string; submissionId: string; tallyHtml: string; counts: CampaignCounts | null },
+  ) => {
+    const t = res.locals.t as Translator;
+    const lang = languageOf(res);
     const letterLang = letterLanguageOf(campaign, values);
     const lt = translator(letterLang);
     const writer = [values.firstName, values.lastName].filter(Boolean).join(' ') || lt('letter.yourName');
@@ -91,10 +151,10 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     const { salutation: _salutation, ...shared } = letterParts(campaign, exampleTarget, values);
     const previewText = letterText({ ...shared, salutation: '', signatureName: writer, signatureCountry: country }).trimStart();
     res.locals.switchPath = `/c/${campaign.slug}`;
-    res.status(status).render('campaign', {
+    return {
+      ...hiddenFields,
       title: textsFor(campaign, lang).headline,
       texts: textsFor(campaign, lang),
-      csrfToken: hidden.csrfToken,
       previews,
       previewText,
       preview: {
@@ -108,23 +168,18 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
       letterLang,
       ogUrl: `${deps.config.publicUrl}/c/${campaign.slug}`,
       captcha: deps.config.captcha ? { siteKey: deps.config.captcha.siteKey, ...CAPTCHA_WIDGETS[deps.config.captcha.provider] } : null,
-      startedAt: hidden.startedAt,
       campaign,
       phase: campaignPhase(campaign, clock.now()),
       values,
       errors,
       extras,
-      // A fresh one-time id for each new form; the same one back after an error, so a retry is still one letter.
-      submissionId: posted ?? randomBytes(18).toString('base64url'),
-      counts: await countsOrNull(campaign.slug),
-      sentCount: sentTotal,
       countries: countryOptions(lang),
       countryLabel: isCountryCode(values.country) ? countryName(values.country, lang) : '',
       groups: recipientGroups(campaign, isCountryCode(values.country) ? values.country : ''),
       fieldLabel: (f: string) => t(`form.${f}`),
       // Whether the subject and letter are still a prefilled version (the page's script then swaps them when the language changes).
       prefilled: isPrefilled(campaign, values),
-    });
+    };
   };
 
   /** The form as first shown: the letter in the page's language when the campaign has it, recipients for the guessed country. */
@@ -133,9 +188,15 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     return initialFormValues(campaign, { letterLanguage: letterLanguageFor(campaign, languageOf(res)), country: asked });
   };
 
+  /** The form as first shown, from the cache of fresh pages (one per language and guessed country). */
+  const renderFresh = (req: Request, res: Response, campaign: Campaign) => {
+    const values = freshValues(req, res, campaign);
+    return renderCampaign(req, res, campaign, values, {}, 200, {}, `fresh:${values.country}`);
+  };
+
   router.get('/', async (req, res) => {
     const campaigns = deps.campaigns.list();
-    if (campaigns.length === 1) return renderCampaign(req, res, campaigns[0]!, freshValues(req, res, campaigns[0]!), {});
+    if (campaigns.length === 1) return renderFresh(req, res, campaigns[0]!);
     const now = clock.now();
     const lang = languageOf(res);
     const entry = (c: Campaign) => ({ campaign: c, texts: textsFor(c, lang), phase: campaignPhase(c, now) });
@@ -151,7 +212,7 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
   router.get('/c/:slug', async (req, res, next) => {
     const campaign = deps.campaigns.get(req.params.slug);
     if (!campaign) return next();
-    await renderCampaign(req, res, campaign, freshValues(req, res, campaign), {});
+    await renderFresh(req, res, campaign);
   });
 
   // The prefilled subject and letter in one of the campaign's languages (the page's script swaps them in).
@@ -283,6 +344,10 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
 
   return router;
 }
+
+/** Placeholders in a cached fresh page, filled in on every view (letters, digits and underscores only, so escaping leaves them alone). */
+const PLACEHOLDERS = { csrf: '__CSRF_7f3a9c__', startedAt: '__STARTED_7f3a9c__', submission: '__SUBMISSION_7f3a9c__', tally: '__TALLY_7f3a9c__' } as const;
+const PLACEHOLDER_PATTERN = /__(?:CSRF|STARTED|SUBMISSION|TALLY)_7f3a9c__/g;
 
 /** The values as typed, whether or not they are valid yet (for the form's no-JavaScript buttons). */
 function parseLetterFormLoose(campaign: Campaign, body: unknown, t: Translator): { values: LetterFormValues } {

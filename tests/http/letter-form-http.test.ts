@@ -112,3 +112,19 @@ describe('health', () => {
     expect(ready.body.checks).toEqual({ redis: true, campaigns: true });
   });
 });
+
+describe('the campaign page served from its cache of fresh forms', () => {
+  it('when the page is opened twice, then each copy has its own one-time form fields and the current count', async () => {
+    const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1];
+    const first = await request(h.app).get(`/c/${SHIPPED_CAMPAIGN}`).expect(200);
+    await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email: 'count-moves@example.net' })), 303);
+    const second = await request(h.app).get(`/c/${SHIPPED_CAMPAIGN}`).expect(200);
+    for (const name of ['submission', '_csrf', 'startedAt']) {
+      expect(field(first.text, name)).toBeTruthy();
+      expect(field(second.text, name)).not.toBe(field(first.text, name));
+    }
+    const count = (html: string) => Number(/data-stat="letters">([\d,]+)</.exec(html)![1]!.replace(/,/g, ''));
+    expect(count(second.text)).toBe(count(first.text) + 1);
+    expect(second.text).not.toMatch(/__[A-Z]+_7f3a9c__/);
+  });
+});
