@@ -49,13 +49,21 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
   const clock = deps.clock ?? systemClock;
   const site = new URL(deps.config.publicUrl).host;
 
-  const countsOrNull = async (slug: string): Promise<CampaignCounts | null> => {
-    try {
-      return await deps.log.counts(slug);
-    } catch (err) {
+  // The counts shown on the page are read at most once a second per campaign and process (the page's
+  // script refreshes them anyway); a letter accepted here drops them so its writer sees it counted.
+  const COUNTS_TTL_MS = 1000;
+  const countsCache = new Map<string, { at: number; value: Promise<CampaignCounts | null> }>();
+  const countsOrNull = (slug: string): Promise<CampaignCounts | null> => {
+    const now = clock.now();
+    const hit = countsCache.get(slug);
+    if (hit && now - hit.at < COUNTS_TTL_MS) return hit.value;
+    const value = deps.log.counts(slug).catch((err: unknown) => {
       deps.logger.warn({ err }, 'campaign counters unavailable');
+      countsCache.delete(slug);
       return null;
-    }
+    });
+    countsCache.set(slug, { at: now, value });
+    return value;
   };
 
   /** What the page's script needs to rebuild the previews in any of the campaign's letter languages. */
@@ -263,6 +271,7 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
       const outcome = await submitLetter(deps, campaign, result.draft, submissionId, { ipHash: verdict.ipHash, pageLanguage: languageOf(res) });
       switch (outcome.kind) {
         case 'accepted':
+          countsCache.delete(campaign.slug);
           rememberLetter(req, res, outcome.token, deps.config.isProduction);
           return res.redirect(303, `/letters/${outcome.token}/sent`);
         case 'repeat':
