@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as prettier from 'prettier';
 import { APP_ROOT } from '../domain/app-root.js';
+import type { ReliabilityMeasurement } from '../tests/support/reliability-results.js';
 
 // `npm run reliability`: runs the fault-injection suite (tests/reliability) and writes
 // docs/reliability.md from what each test measured (test-results/reliability/*.json) and from
@@ -14,24 +15,8 @@ const VITEST_JSON = path.join(APP_ROOT, 'test-results', 'vitest.json');
 const OUT = path.join(APP_ROOT, 'docs', 'reliability.md');
 const COMMAND = 'npm run reliability';
 
-interface Measurement {
-  id: string;
-  fault: string;
-  method: string;
-  lettersAccepted: number;
-  deliveries: number;
-  sent: number;
-  providerAccepted: number;
-  duplicates: number;
-  flagged: number;
-  lost: number;
-  recoverMs?: number;
-  recoverWhat?: string;
-  extra?: Record<string, string | number>;
-  durationMs: number;
-  at: string;
-  machine: string;
-}
+/** What a reliability test recorded (tests/support/reliability-results.ts), with when and where it ran. */
+type Measurement = ReliabilityMeasurement & { at: string; machine?: string };
 
 interface VitestReport {
   startTime?: number;

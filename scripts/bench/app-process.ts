@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { answers200, startChild, type BenchChild } from './child-process.js';
 import type { FakeProvider } from './fake-provider.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../../tests/support/private-redis.js';
 
 // The real program (server/main.ts web|worker) as a benchmark child, configured as in production
 // (NODE_ENV=production: view cache on, JSON logs at info) on the benchmark's Redis and fake provider.

@@ -1,7 +1,7 @@
 import { answers200, startChild } from './child-process.js';
 import { startWeb } from './app-process.js';
 import { fmt, progress, type BenchContext, type Row } from './context.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../../tests/support/private-redis.js';
 import { load, pair, type LoadResult } from './load.js';
 
 // Scenario 1: GET the campaign page at 50 connections, next to a bare express + ejs page of the same

@@ -4,7 +4,7 @@ import { formEncode, validForm } from '../../tests/support/forms.js';
 import { answers200, startChild } from './child-process.js';
 import { startWeb } from './app-process.js';
 import { fmt, progress, type BenchContext, type Row } from './context.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../../tests/support/private-redis.js';
 import { fetchForms, letterText, type ReadyForm } from './letter-forms.js';
 import { load, pair, type LoadResult } from './load.js';
 

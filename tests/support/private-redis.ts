@@ -21,12 +21,14 @@ export interface PrivateRedisServer {
 }
 
 /**
- * Starts a private redis-server with `--appendonly yes --appendfsync always`: every write is on disk
- * before Redis answers it, so even a SIGKILL loses nothing Redis acknowledged. Rejects when it does not start within 5 s.
+ * Starts a private redis-server, by default with `--appendonly yes --appendfsync always`: every write is
+ * on disk before Redis answers it, so even a SIGKILL loses nothing Redis acknowledged (`appendOnly: false`
+ * keeps nothing on disk, as the benchmark wants). Rejects when it does not start within 5 s.
  */
-export async function startPrivateRedis(): Promise<PrivateRedisServer> {
+export async function startPrivateRedis(options: { appendOnly?: boolean } = {}): Promise<PrivateRedisServer> {
+  const appendOnly = options.appendOnly ?? true;
   const port = await freePort();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'appeal-letters-reliability-redis-'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'appeal-letters-private-redis-'));
   let child: ChildProcess | undefined;
   const server: PrivateRedisServer = {
     url: `redis://127.0.0.1:${port}`,
@@ -43,10 +45,7 @@ export async function startPrivateRedis(): Promise<PrivateRedisServer> {
           '127.0.0.1',
           '--dir',
           dir,
-          '--appendonly',
-          'yes',
-          '--appendfsync',
-          'always',
+          ...(appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
           '--save',
           '',
           '--maxmemory-policy',
