@@ -48,7 +48,14 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
   let examined = 0;
   let requeued = 0;
   for (const campaign of deps.campaigns.list()) {
-    const ids = await deps.redis.zrangebyscore(deps.keys.letterIndex(campaign.slug), now - SWEEP_WINDOW_MS, now - SWEEP_MIN_AGE_MS, 'LIMIT', 0, MAX_PER_RUN - examined);
+    const ids = await deps.redis.zrangebyscore(
+      deps.keys.letterIndex(campaign.slug),
+      now - SWEEP_WINDOW_MS,
+      now - SWEEP_MIN_AGE_MS,
+      'LIMIT',
+      0,
+      MAX_PER_RUN - examined,
+    );
     for (const letterId of ids) {
       examined++;
       const letter = await deps.letters.get(letterId);
@@ -65,7 +72,10 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
       const planned = missing.map((d) => ({ targetId: d.targetId, state: d.record.state as 'queued' | 'waiting', due: d.record.due ?? now }));
       await deps.queue.addBulk(jobsFor(campaign.slug, letterId, planned, deps.policy, now));
       requeued += missing.length;
-      deps.logger.warn({ campaign: campaign.slug, letter: letterId, targets: missing.map((d) => d.targetId) }, 'deliveries found without a job were queued again');
+      deps.logger.warn(
+        { campaign: campaign.slug, letter: letterId, targets: missing.map((d) => d.targetId) },
+        'deliveries found without a job were queued again',
+      );
     }
     if (examined >= MAX_PER_RUN) break;
   }

@@ -5,13 +5,12 @@ import ejs from 'ejs';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
 import type { LetterConfirmation } from '../domain/letter-confirmation.js';
-import { plainTextEmailHtml } from '../domain/html-escape.js';
-import { safeDisplayName } from '../domain/letter-email.js';
+import { sendToWriter } from './writer-email.js';
 import { longDate, writerLanguage } from '../domain/writer-language.js';
 import { textsFor } from '../domain/campaign.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import { letterRefJobSchema, type LetterRefJob } from './supporter-mail.js';
-import { SendError, type MailTransport } from './transports/mail-transport.js';
+import type { MailTransport } from './transports/mail-transport.js';
 
 // Double opt-in, the worker's side: email the writer a confirmation link, and delete letters whose
 // writer never confirmed.
@@ -52,22 +51,9 @@ export function createConfirmLetterProcessor(deps: ConfirmationMailDeps): (job: 
       expiresOn: longDate(letter.createdAt + days * 86_400_000, t.lang),
       site: new URL(deps.publicUrl).host,
     }) as string;
-    try {
-      const { messageId } = await deps.transport.send({
-        from: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
-        replyTo: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
-        to: { email: letter.email, name: safeDisplayName(`${letter.firstName} ${letter.lastName}`) },
-        subject,
-        text,
-        html: plainTextEmailHtml(subject, text, t.lang),
-        customArgs: { campaign: campaign.slug, letter: letter.id, kind: 'confirm-letter' },
-      });
-      deps.logger.info({ campaign: campaign.slug, letter: letter.id }, 'confirmation email sent to the writer');
-      return { sent: messageId };
-    } catch (err) {
-      if (err instanceof SendError && err.kind === 'permanent') throw new UnrecoverableError(err.reason);
-      throw err;
-    }
+    const messageId = await sendToWriter(deps, campaign, letter, { subject, text, lang: t.lang, kind: 'confirm-letter' });
+    deps.logger.info({ campaign: campaign.slug, letter: letter.id }, 'confirmation email sent to the writer');
+    return { sent: messageId };
   };
 }
 

@@ -5,12 +5,11 @@ import ejs from 'ejs';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
 import type { LetterStore } from '../domain/letter-store.js';
-import { plainTextEmailHtml } from '../domain/html-escape.js';
-import { safeDisplayName } from '../domain/letter-email.js';
+import { sendToWriter } from './writer-email.js';
 import { longDate, writerLanguage } from '../domain/writer-language.js';
 import { textsFor } from '../domain/campaign.js';
 import { statusLinkJobSchema, type StatusLinkJob } from './supporter-mail.js';
-import { SendError, type MailTransport } from './transports/mail-transport.js';
+import type { MailTransport } from './transports/mail-transport.js';
 
 // Emails a supporter a fresh link to the letter they already wrote, when a second letter to the same
 // recipient was refused and the browser did not have the first link. Only the address on the letter
@@ -52,22 +51,8 @@ export function createSendStatusLinkProcessor(deps: SendStatusLinkDeps): (job: J
       site: new URL(deps.publicUrl).host,
     }) as string;
     const subject = t('email.statusLink.subject', { campaign: textsFor(campaign, t.lang).name });
-    const html = plainTextEmailHtml(subject, text, t.lang);
-    try {
-      const { messageId } = await deps.transport.send({
-        from: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
-        replyTo: { email: deps.mailFrom, name: safeDisplayName(campaign.sender.name) },
-        to: { email: letter.email, name: safeDisplayName(`${letter.firstName} ${letter.lastName}`) },
-        subject,
-        text,
-        html,
-        customArgs: { campaign: slug, letter: letterId, kind: 'status-link' },
-      });
-      deps.logger.info({ campaign: slug, letter: letterId }, 'status link emailed to the writer');
-      return { sent: messageId };
-    } catch (err) {
-      if (err instanceof SendError && err.kind === 'permanent') throw new UnrecoverableError(err.reason);
-      throw err;
-    }
+    const messageId = await sendToWriter(deps, campaign, letter, { subject, text, lang: t.lang, kind: 'status-link' });
+    deps.logger.info({ campaign: slug, letter: letterId }, 'status link emailed to the writer');
+    return { sent: messageId };
   };
 }
