@@ -97,17 +97,16 @@ function placeholders(message: string): string {
 /** The translator for `lang`, over catalogues read once per process (from templates/locales). */
 export function translator(lang: Language): Translator {
   cache ??= loadCatalogues();
-  return makeTranslator(lang, cache.get(lang)!);
+  let t = translators.get(lang);
+  if (!t) translators.set(lang, (t = makeTranslator(lang, cache.get(lang)!)));
+  return t;
 }
 
-const numberFormats = new Map<Language, Intl.NumberFormat>();
-const pluralRules = new Map<Language, Intl.PluralRules>();
+const translators = new Map<Language, Translator>();
 
 function makeTranslator(lang: Language, cat: Catalogue): Translator {
-  const nf = numberFormats.get(lang) ?? new Intl.NumberFormat(lang);
-  numberFormats.set(lang, nf);
-  const pr = pluralRules.get(lang) ?? new Intl.PluralRules(lang);
-  pluralRules.set(lang, pr);
+  const nf = new Intl.NumberFormat(lang);
+  const pr = new Intl.PluralRules(lang);
 
   const lookup = (key: string): string => {
     const message = cat[key];

@@ -78,7 +78,7 @@ export class LetterStore {
     if (meta.ipHash) fields.ih = meta.ipHash;
     if (draft.letterLanguage) fields.lg = draft.letterLanguage;
     if (meta.pageLanguage) fields.pl = meta.pageLanguage;
-    const consent = campaign.consent && (campaign.texts ? textsFor(campaign, meta.pageLanguage ?? campaign.language).consent : campaign.consent);
+    const consent = campaign.consent && textsFor(campaign, meta.pageLanguage ?? campaign.language).consent;
     if (draft.keepInformed && consent) fields.ki = JSON.stringify({ text: consent.label, at: now });
     const planOf = (t: string): DeliveryPlan => plans[t] ?? { state: 'queued' };
     for (const t of draft.recipients) fields[`d:${t}`] = initialDeliveryJson(now, planOf(t));

@@ -48,14 +48,15 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
   let examined = 0;
   let requeued = 0;
   for (const campaign of deps.campaigns.list()) {
-    const ids = await deps.redis.zrangebyscore(
-      deps.keys.letterIndex(campaign.slug),
-      now - SWEEP_WINDOW_MS,
-      now - SWEEP_MIN_AGE_MS,
-      'LIMIT',
-      0,
-      MAX_PER_RUN - examined,
-    );
+    if (examined >= MAX_PER_RUN) break;
+    // A busy day holds more letters than one run looks at: each run goes on from where the last one
+    // stopped, and starts again from the window's oldest letter once it reaches the newest.
+    const index = deps.keys.letterIndex(campaign.slug);
+    const cursorKey = `${index}:orphan-sweep-offset`;
+    const offset = Number((await deps.redis.get(cursorKey)) ?? 0);
+    const limit = MAX_PER_RUN - examined;
+    const ids = await deps.redis.zrangebyscore(index, now - SWEEP_WINDOW_MS, now - SWEEP_MIN_AGE_MS, 'LIMIT', offset, limit);
+    await deps.redis.set(cursorKey, ids.length < limit ? 0 : offset + ids.length, 'EX', SWEEP_WINDOW_MS / 1000);
     for (const letterId of ids) {
       examined++;
       const letter = await deps.letters.get(letterId);

@@ -6,9 +6,9 @@ import { Redis } from 'ioredis';
 import { APP_ROOT } from '../domain/app-root.js';
 import { loadCampaigns } from '../domain/campaign.js';
 import { deliveryCsv, type ExportFilter } from '../domain/delivery-export.js';
-import { initialDeliveryJson } from '../domain/delivery-log.js';
 import { newLetterId } from '../domain/ids.js';
 import { redisKeys } from '../domain/redis-keys.js';
+import { deliveryRecord } from './bench/seed-records.js';
 
 // Benchmark of the CSV export: fills a throw-away key prefix on the local Redis with N delivery
 // records (letters stored as LetterStore.create stores them), times the real export generator
@@ -30,24 +30,6 @@ const prefix = `bench-export-${randomBytes(4).toString('hex')}`;
 const keys = redisKeys(prefix);
 const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
 const campaign = loadCampaigns(path.join(APP_ROOT, 'templates', 'campaigns')).list()[0]!;
-
-/** A delivery record in a realistic mix of states, in the stored (short-field) form. */
-function deliveryJson(at: number, i: number): string {
-  const d = JSON.parse(initialDeliveryJson(at, { state: 'queued' })) as Record<string, unknown> & { h: [string, number][] };
-  const roll = i % 20;
-  if (roll < 15) {
-    const state = roll < 3 ? 'delivered' : 'sent';
-    Object.assign(d, { s: state, a: 1, m: `sg-${randomBytes(11).toString('base64url')}`, t: at + 60_000 });
-    d.h.push(['sending', at + 59_000], ['sent', at + 60_000]);
-    if (state === 'delivered') d.h.push(['delivered', at + 61_000]);
-  } else if (roll < 16) {
-    Object.assign(d, { s: 'failed', a: 3, e: 'The recipient\'s server refused the address, "550 mailbox unavailable"', t: at + 3_600_000 });
-    d.h.push(['sending', at + 1000], ['retrying', at + 2000], ['sending', at + 60_000], ['failed', at + 3_600_000]);
-  } else if (roll < 18) {
-    Object.assign(d, { s: 'waiting', d: at + 7 * DAY });
-  }
-  return JSON.stringify(d);
-}
 
 /** Writes `rows` deliveries as letters of three recipients (the last letter may have fewer), pipelined. */
 async function fill(rows: number): Promise<number> {
@@ -72,7 +54,7 @@ async function fill(rows: number): Promise<number> {
         at: String(at),
         r: recipients.join(','),
       };
-      recipients.forEach((t, k) => (fields[`d:${t}`] = deliveryJson(at, n * 3 + k)));
+      recipients.forEach((t, k) => (fields[`d:${t}`] = deliveryRecord(at, n * 3 + k).json));
       pipeline.hset(keys.letter(id), fields).zadd(keys.letterIndex(campaign.slug), at, id);
       written += recipients.length;
     }

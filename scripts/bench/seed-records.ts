@@ -13,7 +13,7 @@ const COUNTRIES = ['FR', 'GB', 'US', 'DE', 'NL', 'CA', 'AU', 'TW'];
 const DAY = 86_400_000;
 
 /** A stored delivery record in a realistic mix of states; returns the JSON and its state. */
-function deliveryRecord(at: number, i: number): { json: string; state: string } {
+export function deliveryRecord(at: number, i: number): { json: string; state: string } {
   const d = JSON.parse(initialDeliveryJson(at, { state: 'queued' })) as Record<string, unknown> & { h: [string, number][] };
   const roll = i % 20;
   if (roll < 15) {

@@ -7,20 +7,32 @@ import { isLanguage, LANGUAGE_NAMES, LANGUAGES, negotiateLanguage, translator, t
 export const LANGUAGE_COOKIE = 'lang';
 const YEAR_MS = 365 * 86_400_000;
 
+/** Each language's date formats (UTC), built once. */
+const FORMATS = new Map(
+  LANGUAGES.map((lang) => {
+    const locale = lang === 'en' ? 'en-GB' : lang;
+    const dateTime = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+    const date = new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: 'UTC' });
+    return [lang, { dateTime, date }] as const;
+  }),
+);
+
+/** The translator and the date and number formatters of `lang`, as the views read them. */
+function languageLocals(lang: Language) {
+  const t = translator(lang);
+  const f = FORMATS.get(lang)!;
+  return {
+    lang,
+    t,
+    formatDateTime: (ms: number) => `${f.dateTime.format(ms)} UTC`,
+    formatDate: (iso: string) => f.date.format(new Date(`${iso}T00:00:00Z`)),
+    formatDay: (ms: number) => f.date.format(ms),
+    formatNumber: (n: number) => t.number(n),
+  };
+}
+
 /** Sets res.locals.lang, t (the translator), the switcher's links and locale-aware date and number formatters. */
 export function pageLanguage(options: { secureCookies: boolean }): RequestHandler {
-  const formats = new Map(
-    LANGUAGES.map((lang) => {
-      const locale = lang === 'en' ? 'en-GB' : lang;
-      return [
-        lang,
-        {
-          dateTime: new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }),
-          date: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: 'UTC' }),
-        },
-      ] as const;
-    }),
-  );
   return (req, res, next) => {
     const asked = req.query.lang;
     let lang: Language;
@@ -33,18 +45,10 @@ export function pageLanguage(options: { secureCookies: boolean }): RequestHandle
     }
     res.vary('Accept-Language').vary('Cookie');
     res.set('Content-Language', lang);
-    const t = translator(lang);
-    const f = formats.get(lang)!;
-    res.locals.lang = lang;
-    res.locals.t = t;
-    res.locals.languageNames = LANGUAGE_NAMES;
+    Object.assign(res.locals, languageLocals(lang));
     res.locals.switchPath = req.method === 'GET' ? req.path : '/';
     res.locals.languageLinks = () =>
       LANGUAGES.map((l) => ({ lang: l, name: LANGUAGE_NAMES[l], href: `${String(res.locals.switchPath)}?lang=${encodeURIComponent(l)}`, current: l === lang }));
-    res.locals.formatDateTime = (ms: number) => `${f.dateTime.format(ms)} UTC`;
-    res.locals.formatDate = (iso: string) => f.date.format(new Date(`${iso}T00:00:00Z`));
-    res.locals.formatDay = (ms: number) => f.date.format(ms);
-    res.locals.formatNumber = (n: number) => t.number(n);
     next();
   };
 }
@@ -52,18 +56,7 @@ export function pageLanguage(options: { secureCookies: boolean }): RequestHandle
 /** For pages rendered before pageLanguage ran (an error in an earlier middleware): English, no switcher. */
 export function ensureLanguageLocals(res: Response): void {
   if (res.locals.t) return;
-  const t = translator('en');
-  Object.assign(res.locals, {
-    lang: 'en',
-    t,
-    languageNames: LANGUAGE_NAMES,
-    switchPath: '/',
-    languageLinks: () => [],
-    formatDateTime: (ms: number) => new Date(ms).toISOString(),
-    formatDate: (iso: string) => iso,
-    formatDay: (ms: number) => new Date(ms).toISOString().slice(0, 10),
-    formatNumber: (n: number) => t.number(n),
-  });
+  Object.assign(res.locals, languageLocals('en'), { switchPath: '/', languageLinks: () => [] });
 }
 
 /** The page language chosen for this request (set by pageLanguage). */

@@ -4,19 +4,12 @@ import { escapeHtml } from '../../domain/html-escape.js';
 
 // Values every page template can read (res.locals).
 
-const dateTime = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
-const dateOnly = new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeZone: 'UTC' });
-const number = new Intl.NumberFormat('en');
-
-/** Formatting helpers and site-wide settings for the views. */
+/** Site-wide settings and language-free helpers for the views (dates and numbers in the page's language come from pageLanguage). */
 export function viewHelpers(config: Config): RequestHandler {
   return (_req, res, next) => {
     res.locals.publicUrl = config.publicUrl;
     res.locals.isProduction = config.isProduction;
-    res.locals.formatDateTime = (ms: number) => `${dateTime.format(ms)} UTC`;
     res.locals.isoTime = (ms: number) => new Date(ms).toISOString();
-    res.locals.formatDate = (iso: string) => dateOnly.format(new Date(`${iso}T00:00:00Z`));
-    res.locals.formatNumber = (n: number) => number.format(n);
     res.locals.escapeHtml = escapeHtml;
     next();
   };

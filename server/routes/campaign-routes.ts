@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ejs from 'ejs';
 import express, { Router, type Request, type Response } from 'express';
-import { campaignPhase, textsFor, type Campaign } from '../../domain/campaign.js';
+import { campaignPhase, textsFor, type Campaign, type CampaignPhase } from '../../domain/campaign.js';
 import { systemClock } from '../../domain/clock.js';
 import { countryName, countryOptions, isCountryCode } from '../../domain/countries.js';
 import { fromName, letterFooter, letterLanguageOf, letterParts, letterText, salutationFor } from '../../domain/letter-email.js';
@@ -126,14 +126,17 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
         [PLACEHOLDERS.submission]: submissionId,
         [PLACEHOLDERS.tally]: tallyHtml(res, campaign, await countsPromise),
       };
-      res.status(status).type('html').send(page.replace(PLACEHOLDER_PATTERN, (p) => fill[p] ?? p));
+      res
+        .status(status)
+        .type('html')
+        .send(page.replace(PLACEHOLDER_PATTERN, (p) => fill[p] ?? p));
       return;
     }
     const counts = await countsPromise;
     res.status(status).render('campaign', pageModel(hidden.csrfToken, hidden.startedAt, submissionId, tallyHtml(res, campaign, counts), counts));
 
     function pageModel(csrfToken: string, startedAt: string, submission: string, tally: string, counts: CampaignCounts | null = null) {
-      return modelFor(res, campaign, values, errors, extras, { csrfToken, startedAt, submissionId: submission, tallyHtml: tally, counts });
+      return modelFor(res, campaign, values, errors, extras, { csrfToken, startedAt, submissionId: submission, tallyHtml: tally, counts, phase });
     }
   };
 
@@ -143,7 +146,7 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     values: LetterFormValues,
     errors: FormErrors,
     extras: PageExtras,
-    hiddenFields: { csrfToken: string; startedAt: string; submissionId: string; tallyHtml: string; counts: CampaignCounts | null },
+    hiddenFields: { csrfToken: string; startedAt: string; submissionId: string; tallyHtml: string; counts: CampaignCounts | null; phase: CampaignPhase },
   ) => {
     const t = res.locals.t as Translator;
     const lang = languageOf(res);
@@ -177,7 +180,6 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
       ogUrl: `${deps.config.publicUrl}/c/${campaign.slug}`,
       captcha: deps.config.captcha ? { siteKey: deps.config.captcha.siteKey, ...CAPTCHA_WIDGETS[deps.config.captcha.provider] } : null,
       campaign,
-      phase: campaignPhase(campaign, clock.now()),
       values,
       errors,
       extras,
@@ -240,18 +242,15 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     const intent = req.body?.intent;
     if (intent === 'letter-language' || intent === 'country') return changeForm(req, res, campaign, intent);
     const phase = campaignPhase(campaign, clock.now());
+    const result = parseLetterForm(campaign, req.body, t);
     if (phase !== 'open') {
-      const result = parseLetterForm(campaign, req.body, t);
-      const values = result.ok
-        ? { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) }
-        : result.values;
+      const values = formValues(campaign, result);
       deps.logger.info({ event: 'form-refused', reason: `campaign-${phase}` }, 'letter refused: the campaign is not open');
       return renderCampaign(req, res, campaign, values, {}, phase === 'closed' ? 410 : 403);
     }
-    const result = parseLetterForm(campaign, req.body, t);
     if (!result.ok) return renderCampaign(req, res, campaign, result.values, result.errors, 422);
     const submissionId = typeof req.body.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
-    const values: LetterFormValues = { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) };
+    const values = formValues(campaign, result);
     if (deps.config.captcha) {
       const answer = (req.body as Record<string, unknown>)[CAPTCHA_WIDGETS[deps.config.captcha.provider].field];
       const captcha = await verifyCaptcha(deps.config.captcha, answer, req.ip);
@@ -307,7 +306,7 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
    */
   const changeForm = (req: Request, res: Response, campaign: Campaign, intent: 'letter-language' | 'country') => {
     const t = res.locals.t as Translator;
-    const { values } = parseLetterFormLoose(campaign, req.body, t);
+    const values = formValues(campaign, parseLetterForm(campaign, req.body, t));
     const extras: PageExtras = {};
     if (intent === 'letter-language') {
       const edited = !isPrefilled(campaign, values);
@@ -358,14 +357,10 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
 const PLACEHOLDERS = { csrf: '__CSRF_7f3a9c__', startedAt: '__STARTED_7f3a9c__', submission: '__SUBMISSION_7f3a9c__', tally: '__TALLY_7f3a9c__' } as const;
 const PLACEHOLDER_PATTERN = /__(?:CSRF|STARTED|SUBMISSION|TALLY)_7f3a9c__/g;
 
-/** The values as typed, whether or not they are valid yet (for the form's no-JavaScript buttons). */
-function parseLetterFormLoose(campaign: Campaign, body: unknown, t: Translator): { values: LetterFormValues } {
-  const result = parseLetterForm(campaign, body, t);
-  return {
-    values: result.ok
-      ? { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) }
-      : result.values,
-  };
+/** The form's values to show again: the checked draft when valid, else what was typed. */
+function formValues(campaign: Campaign, result: LetterFormResult): LetterFormValues {
+  if (!result.ok) return result.values;
+  return { ...result.draft, keepInformed: !!result.draft.keepInformed, letterLanguage: letterLanguageOf(campaign, result.draft) };
 }
 
 /** True when the subject and letter are exactly one of the campaign's prefilled versions (not edited). */
