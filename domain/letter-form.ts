@@ -79,11 +79,21 @@ function keys(field: string, withTooShort = false): FieldMessages {
 /** Field lengths, also used to fill {min}/{max} in the messages. */
 const LIMITS = { firstName: { max: 60 }, lastName: { max: 60 }, subject: { max: 200 }, bodyMin: 20 } as const;
 
+/** Schemas built so far, one per loaded campaign (building one costs more than using it). */
+const schemas = new WeakMap<Campaign, ReturnType<typeof buildLetterFormSchema>>();
+
 /**
  * The zod schema for one campaign's form: recipients must be ids from its own target list, the
  * letter's language one of its languages. Messages are keys (validation.*), translated by parseLetterForm.
+ * Built once per campaign object and reused.
  */
 export function letterFormSchema(campaign: Campaign) {
+  let schema = schemas.get(campaign);
+  if (!schema) schemas.set(campaign, (schema = buildLetterFormSchema(campaign)));
+  return schema;
+}
+
+function buildLetterFormSchema(campaign: Campaign) {
   return z.object({
     firstName: singleLine(keys('firstName'), 1, LIMITS.firstName.max),
     lastName: singleLine(keys('lastName'), 1, LIMITS.lastName.max),

@@ -50,22 +50,24 @@ export function intervalMs(rule: PaceRule): number {
 
 /** The recipient's local date (YYYY-MM-DD) at time `t`. */
 export function localDay(timezone: string, t: number): string {
-  return DateTime.fromMillis(t, { zone: timezone }).toISODate()!;
+  return dayAt(timezone, t).date;
 }
 
 /** The earliest time at or after `t` inside the office hours (t itself when there are none). */
 export function openAt(rule: Pick<PaceRule, 'timezone' | 'window'>, t: number): number {
   const w = rule.window;
   if (!w) return t;
-  let dt = DateTime.fromMillis(t, { zone: rule.timezone });
+  let day = dayAt(rule.timezone, t);
+  let at = t;
   for (let i = 0; i < 8; i++) {
-    if (w.days.includes(dt.weekday)) {
-      const start = atMinute(dt, w.startMinute);
-      const end = atMinute(dt, w.endMinute);
-      if (dt < start) return start.toMillis();
-      if (dt < end) return dt.toMillis();
+    if (w.days.includes(day.weekday)) {
+      const start = wallClock(day, w.startMinute);
+      const end = wallClock(day, w.endMinute);
+      if (at < start) return start;
+      if (at < end) return at;
     }
-    dt = dt.startOf('day').plus({ days: 1 });
+    at = day.end;
+    day = dayAt(rule.timezone, at);
   }
   throw new Error('office hours have no open day');
 }
@@ -77,8 +79,7 @@ export function isOpen(rule: Pick<PaceRule, 'timezone' | 'window'>, t: number): 
 
 /** The opening of the office hours on the first local day after the one `t` falls on (local midnight when there are none). */
 export function nextDayOpening(rule: Pick<PaceRule, 'timezone' | 'window'>, t: number): number {
-  const midnight = DateTime.fromMillis(t, { zone: rule.timezone }).startOf('day').plus({ days: 1 });
-  return openAt(rule, midnight.toMillis());
+  return openAt(rule, dayAt(rule.timezone, t).end);
 }
 
 /**
@@ -107,13 +108,13 @@ export function nextSlot(rule: PaceRule, state: PaceState, now: number, random: 
 
 /** The next digest time strictly after `now`. */
 export function nextDigestAt(rule: DigestRule, now: number): number {
-  let dt = DateTime.fromMillis(now, { zone: rule.timezone });
+  let day = dayAt(rule.timezone, now);
   for (let i = 0; i < 8; i++) {
-    if (rule.days.includes(dt.weekday)) {
-      const at = atMinute(dt, rule.minute);
-      if (at.toMillis() > now) return at.toMillis();
+    if (rule.days.includes(day.weekday)) {
+      const at = wallClock(day, rule.minute);
+      if (at > now) return at;
     }
-    dt = dt.startOf('day').plus({ days: 1 });
+    day = dayAt(rule.timezone, day.end);
   }
   throw new Error('digest has no day');
 }
@@ -125,7 +126,46 @@ export function parseClock(hhmm: string): number {
   return Number(m[1]) * 60 + Number(m[2]);
 }
 
-/** The local wall-clock time `minute` after midnight on dt's day (so 09:00 stays 09:00 across a DST change). */
-function atMinute(dt: DateTime, minute: number): DateTime {
-  return dt.set({ hour: Math.floor(minute / 60), minute: minute % 60, second: 0, millisecond: 0 });
+/** One local calendar day of a time zone: where it starts and ends in UTC, its date and ISO weekday. */
+interface LocalDayInfo {
+  start: number;
+  end: number;
+  date: string;
+  weekday: number;
+  midnight: DateTime;
+  /** Minutes after midnight already turned into instants (office hours, digest times). */
+  instants: Map<number, number>;
+}
+
+/** A few recent days per time zone: slot arithmetic asks about the same days again and again, and luxon's zone maths is slow. */
+const recentDays = new Map<string, LocalDayInfo[]>();
+const DAYS_KEPT_PER_ZONE = 16;
+
+/** The local day of `timezone` that `t` falls in (computed by luxon once, then remembered). */
+function dayAt(timezone: string, t: number): LocalDayInfo {
+  let days = recentDays.get(timezone);
+  if (!days) recentDays.set(timezone, (days = []));
+  for (const d of days) if (t >= d.start && t < d.end) return d;
+  const midnight = DateTime.fromMillis(t, { zone: timezone }).startOf('day');
+  const day: LocalDayInfo = {
+    start: midnight.toMillis(),
+    end: midnight.plus({ days: 1 }).toMillis(),
+    date: midnight.toISODate()!,
+    weekday: midnight.weekday,
+    midnight,
+    instants: new Map(),
+  };
+  days.unshift(day);
+  if (days.length > DAYS_KEPT_PER_ZONE) days.pop();
+  return day;
+}
+
+/** The instant of the local wall-clock time `minute` after midnight on `day` (so 09:00 stays 09:00 across a DST change). */
+function wallClock(day: LocalDayInfo, minute: number): number {
+  let at = day.instants.get(minute);
+  if (at === undefined) {
+    at = day.midnight.set({ hour: Math.floor(minute / 60), minute: minute % 60, second: 0, millisecond: 0 }).toMillis();
+    day.instants.set(minute, at);
+  }
+  return at;
 }

@@ -97,8 +97,11 @@ async function startWeb(config: Config, campaigns: CampaignRegistry, keys: Retur
   const redis = webRedis(config.redisUrl);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'web redis connection error'));
   await whenReady(redis).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
+  const queueRedis = webRedis(config.redisUrl);
+  queueRedis.on('error', (err) => logger.warn({ err: err.message }, 'web queue redis connection error'));
+  await whenReady(queueRedis).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
   if (!config.admin) logger.warn('the campaigner dashboard (/admin) is off: set ADMIN_PASSWORD or ADMIN_PASSWORD_HASH (and SESSION_SECRET) to turn it on');
-  const { deps, queue, supporterQueue } = buildAppDeps({ config, campaigns, redis, keys, logger, clock: systemClock });
+  const { deps, queue, supporterQueue } = buildAppDeps({ config, campaigns, redis, queueRedis, keys, logger, clock: systemClock });
   if (metrics) deps.metrics = metrics;
   const app = createApp(deps);
   const server: Server = await new Promise((resolve) => {
@@ -115,6 +118,7 @@ async function startWeb(config: Config, campaigns: CampaignRegistry, keys: Retur
     });
     await queue.close();
     await supporterQueue.close();
+    await quit(queueRedis);
     await quit(redis);
   };
 }

@@ -21,15 +21,27 @@ import type { Config } from './config.js';
 
 // The web process's dependencies, built from a Redis connection; the program and the tests share it.
 
-/** Everything createApp needs, plus the queue it opened (close it on shutdown). */
-export function buildAppDeps(p: { config: Config; campaigns: CampaignRegistry; redis: Redis; keys: RedisKeys; logger: Logger; clock: Clock }): {
+/**
+ * Everything createApp needs, plus the queues it opened (close them on shutdown). `queueRedis` carries
+ * the queues: BullMQ defines some sixty scripts on its connection, and ioredis copies every script onto
+ * each pipeline and transaction, so the letter path's many small transactions get a connection of their own.
+ */
+export function buildAppDeps(p: {
+  config: Config;
+  campaigns: CampaignRegistry;
+  redis: Redis;
+  queueRedis?: Redis;
+  keys: RedisKeys;
+  logger: Logger;
+  clock: Clock;
+}): {
   deps: AppDeps;
   queue: Queue<QueueJobData>;
   supporterQueue: Queue<SupporterMailJob>;
 } {
   const { config, redis, keys, clock } = p;
-  const queue = createDeliveryQueue(redis, keys);
-  const supporterQueue = createSupporterMailQueue(redis, keys);
+  const queue = createDeliveryQueue(p.queueRedis ?? redis, keys);
+  const supporterQueue = createSupporterMailQueue(p.queueRedis ?? redis, keys);
   const paceBook = new PaceBook(redis, keys, clock);
   const planner = new DeliveryPlanner(paceBook, clock, config.delivery.pacing);
   const scheduler = createQueueScheduler(queue, config.delivery, clock);

@@ -13,6 +13,8 @@ export interface BenchChild {
   logFile: string;
   /** Resident memory now, from /proc (bytes); 0 once it has exited. */
   rss(): number;
+  /** CPU time used so far (user + system, all threads), from /proc (ms); 0 once it has exited. */
+  cpuMs(): number;
   /** Resolves when `check` returns true (polled); rejects if the child exits or `timeoutMs` passes. */
   waitFor(check: () => Promise<boolean>, timeoutMs?: number): Promise<void>;
   /** SIGTERM (a profile is written on a clean exit), SIGKILL after `graceMs`. */
@@ -42,6 +44,15 @@ export function startChild(name: string, script: string, args: string[], env: Re
       try {
         const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
         return kb ? Number(kb) * 1024 : 0;
+      } catch {
+        return 0;
+      }
+    },
+    cpuMs() {
+      try {
+        // Fields 14 and 15 of /proc/<pid>/stat, after the command name in parentheses; in clock ticks (100 a second).
+        const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        return (Number(fields[11]) + Number(fields[12])) * 10;
       } catch {
         return 0;
       }
