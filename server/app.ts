@@ -5,7 +5,6 @@ import helmet from 'helmet';
 import compression from 'compression';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import { APP_ROOT } from '../domain/app-root.js';
 import type { CampaignRegistry } from '../domain/campaign.js';
 import { systemClock, type Clock } from '../domain/clock.js';
@@ -26,6 +25,7 @@ import type { PaceBook } from '../domain/pace-book.js';
 import type { Config } from './config.js';
 import { errorHandler, notFound } from './middleware/error-handler.js';
 import { viewHelpers } from './middleware/view-helpers.js';
+import { requestLog } from './middleware/request-log.js';
 import { pageLanguage } from './middleware/page-language.js';
 import { setStrictMessages } from '../domain/i18n.js';
 import { staticAssets } from './middleware/static-assets.js';
@@ -87,17 +87,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('views', path.join(APP_ROOT, 'views'));
   app.set('view engine', 'ejs');
 
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      // Request logs carry the method, route and status only: no bodies, no query strings, no tokens.
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: redactPath(req.url) }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-    }),
-  );
+  app.use(requestLog(deps.logger, redactPath));
   app.use(
     helmet({
       contentSecurityPolicy: {
