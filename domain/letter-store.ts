@@ -2,9 +2,8 @@ import type { Redis } from 'ioredis';
 import { textsFor, type Campaign } from './campaign.js';
 import type { Clock } from './clock.js';
 import { initialDeliveryJson, parseDelivery, type DeliveryPlan, type DeliveryRecord } from './delivery-log.js';
-import { createHash } from 'node:crypto';
 import { hashToken, isStatusTokenShape, newLetterId, newStatusToken } from './ids.js';
-import { normaliseEmail } from './submission-guard.js';
+import { supporterHash } from './submission-guard.js';
 import type { LetterDraft } from './letter-form.js';
 import type { RedisKeys } from './redis-keys.js';
 
@@ -176,12 +175,9 @@ export class LetterStore {
     const campaign = h.c!;
     const recipients = (h.r ?? '').split(',').filter(Boolean);
     const tokenHashes = [h.th, ...(h.tx ?? '').split(',')].filter((x): x is string => !!x);
-    const emailHash = createHash('sha256')
-      .update(`email:${normaliseEmail(h.em ?? '')}`)
-      .digest('hex');
     const multi = this.redis.multi().hdel(this.keys.letter(letterId), 'fn', 'ln', 'em', 'su', 'bo', 'ih', 'ki', 'th', 'tx');
     for (const th of tokenHashes) multi.del(this.keys.token(th));
-    for (const t of recipients) multi.del(this.keys.dedupe(campaign, t, emailHash));
+    if (recipients.length) multi.hdel(this.keys.writer(campaign, supporterHash(h.em ?? '')), ...recipients);
     await execOrThrow(multi);
     return true;
   }
@@ -296,15 +292,12 @@ export class LetterStore {
     const campaign = h.c;
     const recipients = (h.r ?? '').split(',').filter(Boolean);
     const tokenHashes = [h.th, ...(h.tx ?? '').split(',')].filter((x): x is string => !!x);
-    const emailHash = createHash('sha256')
-      .update(`email:${normaliseEmail(h.em ?? '')}`)
-      .digest('hex');
     const multi = this.redis.multi().del(this.keys.letter(letterId)).zrem(this.keys.letterIndex(campaign), letterId);
     for (const th of tokenHashes) multi.del(this.keys.token(th));
     for (const t of recipients) {
       multi.zrem(this.keys.digestPending(campaign, t), letterId).zrem(this.keys.parked(campaign, t), letterId).srem(this.keys.failed(campaign, t), letterId);
-      multi.del(this.keys.dedupe(campaign, t, emailHash));
     }
+    if (recipients.length) multi.hdel(this.keys.writer(campaign, supporterHash(h.em ?? '')), ...recipients);
     await execOrThrow(multi);
     return true;
   }

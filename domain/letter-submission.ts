@@ -3,10 +3,11 @@ import type { DeliveryPlanner, PlannedDelivery } from './delivery-planner.js';
 import { newLetterId } from './ids.js';
 import type { LetterDraft } from './letter-form.js';
 import type { CreatedLetter, LetterMeta, LetterStore } from './letter-store.js';
-import type { SubmissionGuard } from './submission-guard.js';
+import type { SubmissionGuard, SubmissionLimit } from './submission-guard.js';
 
-// Accepting a letter: make sure it is not a repeat, claim one letter per supporter per recipient,
-// plan each delivery (its paced slot or its digest), store the letter, then queue the deliveries.
+// Accepting a letter: make sure it is not a repeat and within the limits, claim one letter per supporter
+// per recipient (one step: submission-guard.ts), plan each delivery (its paced slot or its digest), store
+// the letter, then queue the deliveries.
 
 /** Puts planned deliveries on the queue (implemented by jobs/delivery-queue.ts). */
 export interface DeliveryScheduler {
@@ -32,6 +33,8 @@ export type SubmissionResult =
   | { kind: 'repeat'; token: string }
   /** The same form is being handled by another request right now. */
   | { kind: 'in-progress' }
+  /** Over a submission limit (per IP or per email address): try again after `retryAfterSeconds`. */
+  | { kind: 'limited'; reason: SubmissionLimit['reason']; retryAfterSeconds: number }
   /** The supporter already wrote to some of these recipients. */
   | { kind: 'already-wrote'; taken: { targetId: string; letterId: string }[] };
 
@@ -45,10 +48,10 @@ export interface SubmissionDeps {
 }
 
 /**
- * Accepts a letter. A repeat of the same form returns the first letter's token; a supporter who already
- * wrote to one of the recipients is refused. If anything fails after the claims, they are given back and
- * the stored letter removed, so a letter is either stored and queued or not kept at all (throws
- * SubmissionUnavailableError).
+ * Accepts a letter. A repeat of the same form returns the first letter's token; a letter over one of
+ * `limits` or from a supporter who already wrote to one of the recipients is refused. If anything fails
+ * after the claims, they are given back and the stored letter removed, so a letter is either stored and
+ * queued or not kept at all (throws SubmissionUnavailableError).
  */
 export async function submitLetter(
   deps: SubmissionDeps,
@@ -56,25 +59,19 @@ export async function submitLetter(
   draft: LetterDraft,
   submissionId?: string,
   meta: LetterMeta = {},
+  limits: readonly SubmissionLimit[] = [],
 ): Promise<SubmissionResult> {
-  let claim;
+  const letterId = newLetterId();
+  let admission;
   try {
-    claim = submissionId ? await deps.guard.claimSubmission(submissionId) : ({ kind: 'new' } as const);
+    admission = await deps.guard.admit({ campaign: campaign.slug, email: draft.email, targetIds: draft.recipients, letterId, submissionId, limits });
   } catch (err) {
     throw new SubmissionUnavailableError(err);
   }
-  if (claim.kind !== 'new') return claim;
+  if (admission.kind !== 'new') return admission;
 
-  const letterId = newLetterId();
-  let recipientsClaimed = false;
   let created: CreatedLetter | undefined;
   try {
-    const recipients = await deps.guard.claimRecipients(campaign.slug, draft.email, draft.recipients, letterId);
-    if (!recipients.ok) {
-      if (submissionId) await deps.guard.abandonSubmission(submissionId);
-      return { kind: 'already-wrote', taken: recipients.taken };
-    }
-    recipientsClaimed = true;
     if (campaign.confirmWriters?.enabled) {
       // Double opt-in: nothing is planned or queued until the writer confirms their address.
       const plans = Object.fromEntries(draft.recipients.map((t) => [t, { state: 'unconfirmed' as const }]));
@@ -90,7 +87,7 @@ export async function submitLetter(
   } catch (err) {
     // Give everything back; a slot reserved for this letter simply stays unused.
     if (created) await deps.letters.discard(campaign.slug, created.letterId, created.token).catch(() => undefined);
-    if (recipientsClaimed) await deps.guard.releaseRecipients(campaign.slug, draft.email, draft.recipients, letterId).catch(() => undefined);
+    await deps.guard.releaseRecipients(campaign.slug, draft.email, draft.recipients, letterId).catch(() => undefined);
     if (submissionId) await deps.guard.abandonSubmission(submissionId).catch(() => undefined);
     throw new SubmissionUnavailableError(err);
   }

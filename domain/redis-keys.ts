@@ -42,8 +42,8 @@ export interface RedisKeys {
   digestParts(campaign: string, targetId: string, period: string): string;
   /** String: a form submission already handled (by the hash of its one-time id). */
   submission(hash: string): string;
-  /** String: the letter a supporter (by the hash of their email) wrote to a recipient. */
-  dedupe(campaign: string, targetId: string, emailHash: string): string;
+  /** Hash: the letters a supporter (by the hash of their email) wrote in a campaign, by recipient id (one letter per recipient). */
+  writer(campaign: string, supporterHash: string): string;
   /** String: the letter a confirmation link (by the hash of its token) confirms; expires with the offer. */
   confirm(hash: string): string;
   /** String: a campaigner's dashboard session (by the hash of its id). */
@@ -88,7 +88,7 @@ export function redisKeys(prefix: string): RedisKeys {
     loginFailures: `${p}:login-failures`,
     formLimits: `${p}:form-limits`,
     testLetter: (id) => `${p}:test-letter:${id}`,
-    dedupe: (campaign, target, emailHash) => `${p}:campaign:${campaign}:dedupe:${target}:${emailHash}`,
+    writer: (campaign, hash) => `${p}:campaign:${campaign}:writer:${hash}`,
     providerEvent: (eventId) => `${p}:provider-event:${eventId}`,
   };
 }

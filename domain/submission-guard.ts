@@ -2,82 +2,163 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './redis-keys.js';
 
-// Two guards on accepting letters:
+// The guards on accepting letters, checked and claimed in one Redis script (one round trip):
 // - the same form sent twice (double click, back button, a retry) makes one letter: each rendered form
 //   carries a one-time submission id; the first POST claims it, and a repeat gets the first one's status
 //   link back. The link is kept encrypted with a key derived from the submission id, which only the
 //   supporter's browser has, and for one day only.
-// - one letter per supporter (by normalised email) per recipient per campaign, claimed atomically.
+// - the submission limits (per IP address, per email address), each a counter over a fixed window that
+//   starts with its first letter.
+// - one letter per supporter (by normalised email) per recipient per campaign: one small hash per
+//   supporter and campaign (recipient id -> letter id), claimed all or none.
 
 const DAY_SECONDS = 86_400;
 
-// KEYS: the dedupe keys, one per recipient. ARGV: 1 letter id.
-// Returns {} when all were free (and are now claimed), else {index, letterId, ...} of those taken.
-const CLAIM_LUA = `
-local taken = {}
-for i, k in ipairs(KEYS) do
-  local v = redis.call('GET', k)
-  if v then table.insert(taken, i); table.insert(taken, v) end
+// KEYS: 1 the submission id's key, 2 the supporter's hash of claims, 3.. the limit counters.
+// ARGV: 1 '1' when the submission id is to be claimed, 2 letter id, 3 n = number of recipients,
+//   4..3+n the recipient ids, then for each limit its maximum and its window (ms).
+// Returns {'seen', value} for a submission id already claimed; {'limited', index of the limit (1-based),
+// ms until its window ends}; {'taken', recipient index (1-based), letter id, ...}; or {'new'} when all
+// is claimed (the submission id as "pending" for a day, the recipients for this letter).
+const ADMIT_LUA = `
+if ARGV[1] == '1' then
+  local seen = redis.call('GET', KEYS[1])
+  if seen then return {'seen', seen} end
 end
-if #taken > 0 then return taken end
-for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1]) end
-return {}
+local n = tonumber(ARGV[3])
+for i = 3, #KEYS do
+  local max = tonumber(ARGV[3 + n + (i - 3) * 2 + 1])
+  local window = tonumber(ARGV[3 + n + (i - 3) * 2 + 2])
+  local count = redis.call('INCR', KEYS[i])
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl < 0 then redis.call('PEXPIRE', KEYS[i], window); ttl = window end
+  if count > max then return {'limited', tostring(i - 2), tostring(ttl)} end
+end
+local taken = {'taken'}
+for j = 1, n do
+  local v = redis.call('HGET', KEYS[2], ARGV[3 + j])
+  if v then taken[#taken + 1] = tostring(j); taken[#taken + 1] = v end
+end
+if #taken > 1 then return taken end
+for j = 1, n do redis.call('HSET', KEYS[2], ARGV[3 + j], ARGV[2]) end
+if ARGV[1] == '1' then redis.call('SET', KEYS[1], 'pending', 'EX', ${DAY_SECONDS}) end
+return {'new'}
 `;
-// KEYS: keys to delete if they still hold ARGV[1].
+// KEYS: 1 the supporter's hash of claims. ARGV: 1 letter id, 2.. recipient ids to release if this letter holds them.
 const RELEASE_LUA = `
-for _, k in ipairs(KEYS) do
-  if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k) end
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
 end
 return 1
 `;
 
-/** A claim on a submission id: either new (go on and accept the letter) or a repeat of one already handled. */
-export type SubmissionClaim = { kind: 'new' } | { kind: 'repeat'; token: string } | { kind: 'in-progress' };
+/** A submission limit counted in Redis: at most `max` letters per window of `windowMs` (fixed, from the first letter). */
+export interface SubmissionLimit {
+  reason: 'ip-limit' | 'email-limit';
+  /** The counter's key (it names a keyed hash of the address, never the address). */
+  key: string;
+  max: number;
+  windowMs: number;
+}
 
-/** The recipients this supporter already wrote to, with the letter that did. */
-export type RecipientClaim = { ok: true } | { ok: false; taken: { targetId: string; letterId: string }[] };
+/** What the guards say about a new letter. */
+export type Admission =
+  /** Go on: the submission id and the recipients are claimed for this letter. */
+  | { kind: 'new' }
+  /** The same form was sent again: here is the first one's status token. */
+  | { kind: 'repeat'; token: string }
+  /** The same form is being handled by another request right now. */
+  | { kind: 'in-progress' }
+  /** Over a submission limit: try again after `retryAfterSeconds`. */
+  | { kind: 'limited'; reason: SubmissionLimit['reason']; retryAfterSeconds: number }
+  /** The supporter already wrote to some of these recipients. */
+  | { kind: 'already-wrote'; taken: { targetId: string; letterId: string }[] };
+
+/** What a new letter asks the guards for. */
+export interface AdmissionRequest {
+  campaign: string;
+  email: string;
+  targetIds: readonly string[];
+  letterId: string;
+  /** The form's one-time id, when it carried one. */
+  submissionId?: string;
+  limits?: readonly SubmissionLimit[];
+}
 
 /** Normalises an email address for "one letter per supporter": trimmed and lower-cased. */
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-/** Claims and releases submission ids and supporter-recipient pairs. Rejects only when Redis does. */
+/** The name a supporter's claims are kept under: a hash of their normalised email (128 bits, base64url). */
+export function supporterHash(email: string): string {
+  return createHash('sha256')
+    .update(`email:${normaliseEmail(email)}`)
+    .digest()
+    .subarray(0, 16)
+    .toString('base64url');
+}
+
+type Command = (...args: (string | number)[]) => Promise<string[]>;
+
+/** Claims and releases submission ids and supporter-recipient pairs, and counts the limits. Rejects only when Redis does. */
 export class SubmissionGuard {
-  private readonly claimCmd: (...args: (string | number)[]) => Promise<string[]>;
-  private readonly releaseCmd: (...args: (string | number)[]) => Promise<number>;
+  private readonly admitCmd: Command;
+  private readonly releaseCmd: Command;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {
     for (const [name, lua] of [
-      ['appealLettersClaim', CLAIM_LUA],
+      ['appealLettersAdmit', ADMIT_LUA],
       ['appealLettersRelease', RELEASE_LUA],
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { lua });
     }
-    const r = redis as unknown as Record<string, (...args: (string | number)[]) => Promise<never>>;
-    this.claimCmd = r.appealLettersClaim!.bind(redis);
+    const r = redis as unknown as Record<string, Command>;
+    this.admitCmd = r.appealLettersAdmit!.bind(redis);
     this.releaseCmd = r.appealLettersRelease!.bind(redis);
   }
 
-  /** Claims a submission id. A repeat waits up to `waitMs` for the first request to finish, to return its link. */
-  async claimSubmission(submissionId: string, waitMs = 3000): Promise<SubmissionClaim> {
-    const key = this.keys.submission(sha256(`id:${submissionId}`));
-    if ((await this.redis.set(key, 'pending', 'EX', DAY_SECONDS, 'NX')) === 'OK') return { kind: 'new' };
-    const until = Date.now() + waitMs;
+  /**
+   * Checks and claims everything a new letter needs, in one step: a repeat of the same form (it waits up
+   * to `waitMs` for the first request to finish, to return its link), the limits, then the recipients.
+   */
+  async admit(req: AdmissionRequest, waitMs = 3000): Promise<Admission> {
+    const submissionKey = this.keys.submission(sha256(`id:${req.submissionId ?? req.letterId}`));
+    const limits = req.limits ?? [];
+    const keys = [submissionKey, this.keys.writer(req.campaign, supporterHash(req.email)), ...limits.map((l) => l.key)];
+    const args = [req.submissionId ? '1' : '0', req.letterId, req.targetIds.length, ...req.targetIds, ...limits.flatMap((l) => [l.max, l.windowMs])];
+    const [kind, ...rest] = await this.admitCmd(keys.length, ...keys, ...args);
+    switch (kind) {
+      case 'new':
+        return { kind: 'new' };
+      case 'limited': {
+        const limit = limits[Number(rest[0]) - 1]!;
+        return { kind: 'limited', reason: limit.reason, retryAfterSeconds: Math.max(1, Math.ceil(Number(rest[1]) / 1000)) };
+      }
+      case 'taken': {
+        const taken: { targetId: string; letterId: string }[] = [];
+        for (let i = 0; i + 1 < rest.length; i += 2) taken.push({ targetId: req.targetIds[Number(rest[i]) - 1]!, letterId: rest[i + 1]! });
+        return { kind: 'already-wrote', taken };
+      }
+      default:
+        return this.awaitFirst(req, submissionKey, rest[0]!, Date.now() + waitMs);
+    }
+  }
+
+  /** A repeat of a form: the first request's link once it has one; a new try if the first gave the id back. */
+  private async awaitFirst(req: AdmissionRequest, key: string, value: string | null, until: number): Promise<Admission> {
     for (;;) {
-      const value = await this.redis.get(key);
-      if (value === null) {
-        // The first request failed and gave the id back: this one may try.
-        if ((await this.redis.set(key, 'pending', 'EX', DAY_SECONDS, 'NX')) === 'OK') return { kind: 'new' };
-      } else if (value !== 'pending') {
-        const token = decrypt(value, submissionId);
+      if (value === null) return this.admit(req, Math.max(0, until - Date.now()));
+      if (value !== 'pending') {
+        const token = decrypt(value, req.submissionId!);
         return token ? { kind: 'repeat', token } : { kind: 'in-progress' };
       }
       if (Date.now() > until) return { kind: 'in-progress' };
       await new Promise((r) => setTimeout(r, 50));
+      value = await this.redis.get(key);
     }
   }
 
@@ -91,22 +172,9 @@ export class SubmissionGuard {
     await this.redis.del(this.keys.submission(sha256(`id:${submissionId}`)));
   }
 
-  /** Claims supporter-recipient pairs for a new letter, all or none. */
-  async claimRecipients(campaign: string, email: string, targetIds: readonly string[], letterId: string): Promise<RecipientClaim> {
-    const emailHash = sha256(`email:${normaliseEmail(email)}`);
-    const keys = targetIds.map((t) => this.keys.dedupe(campaign, t, emailHash));
-    const result = await this.claimCmd(keys.length, ...keys, letterId);
-    if (result.length === 0) return { ok: true };
-    const taken: { targetId: string; letterId: string }[] = [];
-    for (let i = 0; i + 1 < result.length; i += 2) taken.push({ targetId: targetIds[Number(result[i]) - 1]!, letterId: result[i + 1]! });
-    return { ok: false, taken };
-  }
-
-  /** Releases the pairs a letter claimed (when it could not be accepted after all, or is deleted). */
+  /** Releases the pairs a letter claimed (when it could not be accepted after all). */
   async releaseRecipients(campaign: string, email: string, targetIds: readonly string[], letterId: string): Promise<void> {
-    const emailHash = sha256(`email:${normaliseEmail(email)}`);
-    const keys = targetIds.map((t) => this.keys.dedupe(campaign, t, emailHash));
-    if (keys.length) await this.releaseCmd(keys.length, ...keys, letterId);
+    if (targetIds.length) await this.releaseCmd(1, this.keys.writer(campaign, supporterHash(email)), letterId, ...targetIds);
   }
 }
 

@@ -118,7 +118,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(pageLanguage({ secureCookies: deps.config.isProduction }));
 
   app.use(healthRoutes(deps));
-  const guards = formGuards({ config: deps.config, redis: deps.redis, keys: deps.keys, clock: deps.clock ?? systemClock });
+  const guards = formGuards({ config: deps.config, keys: deps.keys, clock: deps.clock ?? systemClock });
   app.use(campaignRoutes(deps, guards));
   app.use(letterRoutes(deps, guards));
   app.use(deps.config.admin ? adminRoutes(deps) : adminOffRoutes());

@@ -1,40 +1,37 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { doubleCsrf } from 'csrf-csrf';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Redis } from 'ioredis';
 import type { Clock } from '../domain/clock.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
-import { normaliseEmail } from '../domain/submission-guard.js';
+import { normaliseEmail, type SubmissionLimit } from '../domain/submission-guard.js';
 import { addressHash } from './client-address.js';
 import type { Config } from './config.js';
 
 // The public form's guards against abuse: a CSRF token, a signed "form shown at" time (too-fast posts
-// are refused), a honeypot field, and submission limits per IP address and per email address (in Redis,
-// keyed by hashes, never by the raw address).
+// are refused), a honeypot field, and the submission limits per IP address and per email address
+// (counted in Redis with the letter's other claims, keyed by hashes, never by the raw address).
 
 export type GuardVerdict =
-  | { ok: true; ipHash: string }
+  /** The form itself is genuine; the limits go with the letter's claims (submission-guard.ts). */
+  | { ok: true; ipHash: string; limits: SubmissionLimit[] }
   /** The form's token or timestamp is missing or wrong (an old tab, or a forged post): show a fresh form. */
   | { ok: false; reason: 'stale-form' }
   /** Sent faster than a person can read the letter, or the hidden field was filled in. */
-  | { ok: false; reason: 'too-fast' | 'honeypot' }
-  /** Over the submission limit; try again after `retryAfterSeconds`. */
-  | { ok: false; reason: 'ip-limit' | 'email-limit'; retryAfterSeconds: number };
+  | { ok: false; reason: 'too-fast' | 'honeypot' };
 
 export interface FormGuards {
   /** The hidden fields a rendered form carries: the CSRF token and the signed time it was shown. */
   fields(req: Request, res: Response): { csrfToken: string; startedAt: string };
-  /** Checks a posted form. `email` is counted against its limit only when every other check passes. */
-  check(req: Request, email: string): Promise<GuardVerdict>;
+  /** Checks a posted form (no I/O) and names the limits `email` and the sender's address are counted against. */
+  check(req: Request, email: string): GuardVerdict;
   /** The keyed hash of the request's IP address. */
   ipHash(req: Request): string;
   /** True when a posted form carries a valid CSRF token (for forms other than the letter's). */
   validCsrf(req: Request): boolean;
 }
 
-/** Builds the guards. `check` never fails because Redis does: the limits are then counted in this process's memory. */
-export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; clock: Clock }): FormGuards {
+/** Builds the guards. Never fails: the limits are counted later, with the letter (a 503 if Redis is down then). */
+export function formGuards(p: { config: Config; keys: RedisKeys; clock: Clock }): FormGuards {
   const { config, clock } = p;
   const secure = config.isProduction;
   const { generateCsrfToken, validateRequest } = doubleCsrf({
@@ -48,12 +45,6 @@ export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; c
       return typeof v === 'string' ? v : undefined;
     },
   });
-  // While Redis does not answer, each process counts in memory instead (the library's insurance limiter),
-  // so the post goes on to the submission, which answers 503 with the supporter's text kept.
-  const ipLimit = { keyPrefix: `${p.keys.formLimits}:ip`, points: config.form.limitPerIpPerHour, duration: 3600 };
-  const emailLimit = { keyPrefix: `${p.keys.formLimits}:email`, points: config.form.limitPerEmailPerDay, duration: 86_400 };
-  const perIp = new RateLimiterRedis({ storeClient: p.redis, ...ipLimit, insuranceLimiter: new RateLimiterMemory(ipLimit) });
-  const perEmail = new RateLimiterRedis({ storeClient: p.redis, ...emailLimit, insuranceLimiter: new RateLimiterMemory(emailLimit) });
   const sign = (ms: string) => createHmac('sha256', config.sessionSecret).update(`form-shown:${ms}`).digest('base64url').slice(0, 22);
   const hash = (s: string) => createHmac('sha256', config.ipHashSecret).update(s).digest('hex').slice(0, 32);
 
@@ -66,7 +57,7 @@ export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; c
       const ms = String(clock.now());
       return { csrfToken: generateCsrfToken(req, res, { overwrite: false }), startedAt: `${ms}.${sign(ms)}` };
     },
-    async check(req, email) {
+    check(req, email) {
       const body = (req.body ?? {}) as Record<string, unknown>;
       if (!validateRequest(req)) return { ok: false, reason: 'stale-form' };
       const [ms, sig] = typeof body.startedAt === 'string' ? body.startedAt.split('.') : [];
@@ -78,19 +69,16 @@ export function formGuards(p: { config: Config; redis: Redis; keys: RedisKeys; c
       if (honeypot.some((v) => typeof v !== 'string' || v.trim() !== '')) return { ok: false, reason: 'honeypot' };
       if (clock.now() - Number(ms) < config.form.minFillSeconds * 1000) return { ok: false, reason: 'too-fast' };
       const ip = ipHash(req);
-      try {
-        await perIp.consume(ip);
-      } catch (err) {
-        if (err instanceof RateLimiterRes) return { ok: false, reason: 'ip-limit', retryAfterSeconds: Math.ceil(err.msBeforeNext / 1000) };
-        throw err;
-      }
-      try {
-        await perEmail.consume(hash(`email:${normaliseEmail(email)}`));
-      } catch (err) {
-        if (err instanceof RateLimiterRes) return { ok: false, reason: 'email-limit', retryAfterSeconds: Math.ceil(err.msBeforeNext / 1000) };
-        throw err;
-      }
-      return { ok: true, ipHash: ip };
+      const limits: SubmissionLimit[] = [
+        { reason: 'ip-limit', key: `${p.keys.formLimits}:ip:${ip}`, max: config.form.limitPerIpPerHour, windowMs: 3_600_000 },
+        {
+          reason: 'email-limit',
+          key: `${p.keys.formLimits}:email:${hash(`email:${normaliseEmail(email)}`)}`,
+          max: config.form.limitPerEmailPerDay,
+          windowMs: 86_400_000,
+        },
+      ];
+      return { ok: true, ipHash: ip, limits };
     },
   };
 }

@@ -260,15 +260,19 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
         return renderCampaign(req, res, campaign, values, { form: message }, captcha === 'failed' ? 422 : 503);
       }
     }
-    const verdict = await guards.check(req, result.draft.email);
+    const verdict = guards.check(req, result.draft.email);
     if (!verdict.ok) {
       deps.logger.info({ event: 'form-refused', reason: verdict.reason }, 'letter refused by a form guard');
-      if ('retryAfterSeconds' in verdict) res.set('Retry-After', String(verdict.retryAfterSeconds));
       return renderCampaign(req, res, campaign, values, { form: t(GUARD_MESSAGES[verdict.reason]) }, GUARD_STATUS[verdict.reason]);
     }
     try {
-      const outcome = await submitLetter(deps, campaign, result.draft, submissionId, { ipHash: verdict.ipHash, pageLanguage: languageOf(res) });
+      const meta = { ipHash: verdict.ipHash, pageLanguage: languageOf(res) };
+      const outcome = await submitLetter(deps, campaign, result.draft, submissionId, meta, verdict.limits);
       switch (outcome.kind) {
+        case 'limited':
+          deps.logger.info({ event: 'form-refused', reason: outcome.reason }, 'letter refused by a form guard');
+          res.set('Retry-After', String(outcome.retryAfterSeconds));
+          return renderCampaign(req, res, campaign, values, { form: t(GUARD_MESSAGES[outcome.reason]) }, GUARD_STATUS[outcome.reason]);
         case 'accepted':
           countsCache.delete(campaign.slug);
           rememberLetter(req, res, outcome.token, deps.config.isProduction);

@@ -450,7 +450,7 @@ describe('fuzzing the public letter form', () => {
       const countsAfter = await h.log.counts(SHIPPED_CAMPAIGN);
       expect(countsAfter.letters).toBe(countsBefore.letters);
       expect(countsAfter.deliveries).toBe(countsBefore.deliveries);
-      for (const pattern of ['letter:*', 'token:*', 'submission:*', 'campaign:*:dedupe:*', 'form-limits:email*'])
+      for (const pattern of ['letter:*', 'token:*', 'submission:*', 'campaign:*:writer:*', 'form-limits:email*'])
         expect(await keyCount(pattern), pattern).toBe(0);
 
       // Nothing reached Object.prototype, and the process still answers.
