@@ -294,3 +294,39 @@ describe('the state remembered between reservations', () => {
     expect(more.state.dayCount).toBe(7);
   });
 });
+
+describe('remembered local days', () => {
+  /** openAt and localDay computed afresh with luxon, as the rules define them. */
+  function reference(rule: Pick<PaceRule, 'timezone' | 'window'>, t: number): { open: number; day: string } {
+    const day = DateTime.fromMillis(t, { zone: rule.timezone }).toISODate()!;
+    const w = rule.window;
+    if (!w) return { open: t, day };
+    let dt = DateTime.fromMillis(t, { zone: rule.timezone });
+    for (let i = 0; i < 8; i++) {
+      if (w.days.includes(dt.weekday)) {
+        const start = dt.set({ hour: Math.floor(w.startMinute / 60), minute: w.startMinute % 60, second: 0, millisecond: 0 });
+        const end = dt.set({ hour: Math.floor(w.endMinute / 60), minute: w.endMinute % 60, second: 0, millisecond: 0 });
+        if (dt < start) return { open: start.toMillis(), day };
+        if (dt < end) return { open: dt.toMillis(), day };
+      }
+      dt = dt.startOf('day').plus({ days: 1 });
+    }
+    throw new Error('no open day');
+  }
+
+  it('when times in three zones are asked about in random order across the clock changes, then every answer is the one luxon gives afresh', () => {
+    const random = seededRandom(20261126);
+    const window = { days: [1, 2, 3, 4, 5], startMinute: 9 * 60, endMinute: 17 * 60 + 30 };
+    const from = at('2026-03-20T00:00', 'UTC');
+    const to = at('2026-11-10T00:00', 'UTC');
+    for (let i = 0; i < 3000; i++) {
+      const timezone = [LONDON, SHANGHAI, NEW_YORK][Math.floor(random() * 3)]!;
+      // Often near the same instants (as a burst of letters is), sometimes anywhere in the eight months.
+      const t = random() < 0.5 ? from + Math.floor(random() * (to - from)) : at('2026-10-25T00:30', 'UTC') + Math.floor(random() * 4 * 86_400_000);
+      const rule = { timezone, window };
+      const expected = reference(rule, t);
+      expect(openAt(rule, t), `${timezone} ${new Date(t).toISOString()}`).toBe(expected.open);
+      expect(localDay(timezone, t)).toBe(expected.day);
+    }
+  });
+});
