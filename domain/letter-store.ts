@@ -3,13 +3,33 @@ import { textsFor, type Campaign } from './campaign.js';
 import type { Clock } from './clock.js';
 import { initialDeliveryJson, parseDelivery, type DeliveryPlan, type DeliveryRecord } from './delivery-log.js';
 import { createHash } from 'node:crypto';
-import { hashToken, isStatusTokenShape, newLetterId, newStatusToken } from './ids.js';
+import {
+  hashToken,
+  isShortLetterId,
+  isStatusTokenShape,
+  letterOfToken,
+  letterTokenHash,
+  newLetterId,
+  newLetterToken,
+  newStatusToken,
+  tokenHashMatches,
+} from './ids.js';
 import { normaliseEmail } from './submission-guard.js';
 import type { LetterDraft } from './letter-form.js';
+import { dictionaryId, packedDictionaryId, packLetterText, textDictionary, unpackLetterText, type TextDictionary } from './letter-text.js';
 import type { RedisKeys } from './redis-keys.js';
 
-// Letters in Redis: one hash per letter holding what the supporter wrote and, under d:<targetId>,
-// the delivery record of each recipient. The status link's token is stored only as a hash.
+// Letters in Redis: one hash per letter, in as few fields as possible (each field of a Redis hash
+// costs about 50 bytes of its own):
+//   w       JSON of everything about the letter but its text: campaign, time, recipients, the writer
+//           (names, email, country), languages, consent, the keyed IP hash and the status token's hash;
+//   su, z   the subject, and the text compressed (letter-text.ts); both are deleted once every copy
+//           is delivered (delivery-log.ts), so a delivered letter keeps who wrote, to whom and how it went;
+//   tx      the hashes of further status tokens (links sent again), when there are any;
+//   d:<t>   the delivery record of each recipient (delivery-log.ts).
+// A status token names its letter (ids.ts), so no key leads from tokens to letters; only the
+// token's hash is stored. Letters stored before this layout (one field per item, "bo" the text
+// uncompressed, a "token:" key per link) are read and deleted as well.
 
 /** A letter as stored, with the delivery record of each recipient in the order they were chosen. */
 export interface StoredLetter extends LetterDraft {
@@ -23,6 +43,84 @@ export interface StoredLetter extends LetterDraft {
   ipHash?: string;
   /** The interface language the letter was written in (emails to the writer use it). */
   pageLanguage?: string;
+  /** True once the subject and text were deleted because every copy was delivered (subject and body are empty then). */
+  textDeleted?: boolean;
+}
+
+/** The letter hash's "w" field: everything about a letter but its text and its deliveries. */
+interface LetterFacts {
+  /** Campaign slug. */
+  c: string;
+  /** Written at (ms). */
+  at: number;
+  /** Recipients, in the writer's order. */
+  r: string[];
+  /** First and last name, email, country (ISO code). */
+  f?: string;
+  l?: string;
+  e?: string;
+  co: string;
+  ih?: string;
+  lg?: string;
+  pl?: string;
+  ki?: { text: string; at: number };
+  /** The first status token's hash. */
+  th?: string;
+}
+
+/** What a letter hash holds besides the text, in either layout; undefined when it is not a letter. */
+export interface LetterFields extends Omit<StoredLetter, 'id' | 'body' | 'deliveries' | 'keepInformed'> {
+  /** The hashes of every status token of the letter. */
+  tokenHashes: string[];
+}
+
+/**
+ * Reads a letter hash (as strings; the compressed text, if read, is ignored) of either layout.
+ * Undefined when the hash is not a letter (empty, or its "w" field is not valid JSON).
+ */
+export function letterFieldsOf(h: Record<string, string>): LetterFields | undefined {
+  const extra = (h.tx ?? '').split(',').filter(Boolean);
+  if (h.w !== undefined) {
+    let w: LetterFacts;
+    try {
+      w = JSON.parse(h.w) as LetterFacts;
+    } catch {
+      return undefined;
+    }
+    return {
+      campaign: w.c,
+      createdAt: w.at,
+      recipients: w.r,
+      firstName: w.f ?? '',
+      lastName: w.l ?? '',
+      email: w.e ?? '',
+      country: w.co,
+      subject: h.su ?? '',
+      consent: w.ki,
+      ipHash: w.ih,
+      letterLanguage: w.lg,
+      pageLanguage: w.pl,
+      textDeleted: h.su === undefined && h.z === undefined,
+      tokenHashes: [w.th, ...extra].filter((x): x is string => !!x),
+    };
+  }
+  if (!h.c) return undefined;
+  return {
+    campaign: h.c,
+    createdAt: Number(h.at ?? 0),
+    recipients: (h.r ?? '').split(',').filter(Boolean),
+    firstName: h.fn ?? '',
+    lastName: h.ln ?? '',
+    email: h.em ?? '',
+    country: h.co ?? '',
+    subject: h.su ?? '',
+    consent: h.ki ? (JSON.parse(h.ki) as { text: string; at: number }) : undefined,
+    ipHash: h.ih,
+    letterLanguage: h.lg,
+    pageLanguage: h.pl,
+    textDeleted: h.su === undefined && h.bo === undefined,
+    tokenHashes: [h.th, ...extra].filter((x): x is string => !!x),
+  };
 }
 
 /** What is kept with a letter besides what was typed: the keyed hash of the sender's IP address (abuse review only). */
@@ -47,6 +145,9 @@ export class LetterStore {
     private readonly streamMaxLen = 100_000,
   ) {}
 
+  /** Text dictionaries by id, once used or read. */
+  private readonly dictionaries = new Map<string, TextDictionary>();
+
   /**
    * Stores a new letter with one delivery per recipient (in the state its plan says; "queued" when
    * there is no plan), its token, the campaign's counters and the stream entries, in one MULTI:
@@ -59,34 +160,35 @@ export class LetterStore {
     letterId = newLetterId(),
     meta: LetterMeta = {},
   ): Promise<CreatedLetter> {
-    const token = newStatusToken();
+    // Ids of the older form (32 hex digits) cannot be named by a token: those letters get a token key.
+    const locating = isShortLetterId(letterId);
+    const token = locating ? newLetterToken(letterId) : newStatusToken();
     const now = this.clock.now();
     const letterKey = this.keys.letter(letterId);
     const countsKey = this.keys.counts(campaign.slug);
-    const fields: Record<string, string> = {
+    const dictionary = textDictionary(campaign, draft.letterLanguage);
+    this.dictionaries.set(dictionary.id, dictionary);
+    const facts: LetterFacts = {
       c: campaign.slug,
-      fn: draft.firstName,
-      ln: draft.lastName,
-      em: draft.email,
+      at: now,
+      r: draft.recipients,
+      f: draft.firstName,
+      l: draft.lastName,
+      e: draft.email,
       co: draft.country,
-      su: draft.subject,
-      bo: draft.body,
-      at: String(now),
-      r: draft.recipients.join(','),
-      th: hashToken(token),
+      th: locating ? letterTokenHash(token) : hashToken(token),
     };
-    if (meta.ipHash) fields.ih = meta.ipHash;
-    if (draft.letterLanguage) fields.lg = draft.letterLanguage;
-    if (meta.pageLanguage) fields.pl = meta.pageLanguage;
+    if (meta.ipHash) facts.ih = meta.ipHash;
+    if (draft.letterLanguage) facts.lg = draft.letterLanguage;
+    if (meta.pageLanguage) facts.pl = meta.pageLanguage;
     const consent = campaign.consent && textsFor(campaign, meta.pageLanguage ?? campaign.language).consent;
-    if (draft.keepInformed && consent) fields.ki = JSON.stringify({ text: consent.label, at: now });
+    if (draft.keepInformed && consent) facts.ki = { text: consent.label, at: now };
+    const fields: Record<string, string | Buffer> = { w: JSON.stringify(facts), su: draft.subject, z: packLetterText(draft.body, dictionary) };
     const planOf = (t: string): DeliveryPlan => plans[t] ?? { state: 'queued' };
     for (const t of draft.recipients) fields[`d:${t}`] = initialDeliveryJson(now, planOf(t));
 
-    const multi = this.redis
-      .multi()
-      .hset(letterKey, fields)
-      .set(this.keys.token(hashToken(token)), letterId);
+    const multi = this.redis.multi().hset(letterKey, fields).set(this.keys.textDictionary(dictionary.id), dictionary.bytes, 'NX');
+    if (!locating) multi.set(this.keys.token(hashToken(token)), letterId);
     // A letter waiting for its writer's confirmation (double opt-in) is counted when confirmed.
     const awaitingConfirmation = draft.recipients.some((t) => planOf(t).state === 'unconfirmed');
     if (!awaitingConfirmation) this.count(multi, campaign.slug, draft.country, draft.recipients.length, now);
@@ -135,16 +237,22 @@ export class LetterStore {
    * withdrawn while one of its deliveries is being sent: the send can still be recorded and counted;
    * retention removes the rest later.
    */
-  private async stripPersonalData(letterId: string, h: Record<string, string>): Promise<boolean> {
-    const campaign = h.c!;
-    const recipients = (h.r ?? '').split(',').filter(Boolean);
-    const tokenHashes = [h.th, ...(h.tx ?? '').split(',')].filter((x): x is string => !!x);
+  private async stripPersonalData(letterId: string, h: Record<string, string>, f: LetterFields): Promise<boolean> {
     const emailHash = createHash('sha256')
-      .update(`email:${normaliseEmail(h.em ?? '')}`)
+      .update(`email:${normaliseEmail(f.email)}`)
       .digest('hex');
-    const multi = this.redis.multi().hdel(this.keys.letter(letterId), 'fn', 'ln', 'em', 'su', 'bo', 'ih', 'ki', 'th', 'tx');
-    for (const th of tokenHashes) multi.del(this.keys.token(th));
-    for (const t of recipients) multi.del(this.keys.dedupe(campaign, t, emailHash));
+    const letterKey = this.keys.letter(letterId);
+    const multi = this.redis.multi().hdel(letterKey, 'fn', 'ln', 'em', 'su', 'bo', 'z', 'ih', 'ki', 'th', 'tx');
+    if (h.w !== undefined) {
+      // What stays: the campaign, the time, the recipients, the country and the languages.
+      const kept: LetterFacts = { c: f.campaign, at: f.createdAt, r: f.recipients, co: f.country };
+      if (f.letterLanguage) kept.lg = f.letterLanguage;
+      if (f.pageLanguage) kept.pl = f.pageLanguage;
+      multi.hset(letterKey, 'w', JSON.stringify(kept));
+    }
+    // Tokens of letters with ids of the older form have keys of their own.
+    if (!isShortLetterId(letterId)) for (const th of f.tokenHashes) multi.del(this.keys.token(th));
+    for (const t of f.recipients) multi.del(this.keys.dedupe(f.campaign, t, emailHash));
     await execOrThrow(multi);
     return true;
   }
@@ -181,11 +289,8 @@ export class LetterStore {
     const letter = await this.get(letterId);
     if (!letter) return;
     const countsKey = this.keys.counts(campaign);
-    const multi = this.redis
-      .multi()
-      .del(this.keys.letter(letterId))
-      .del(this.keys.token(hashToken(token)))
-      .zrem(this.keys.letterIndex(campaign), letterId);
+    const multi = this.redis.multi().del(this.keys.letter(letterId)).zrem(this.keys.letterIndex(campaign), letterId);
+    if (!letterOfToken(token)) multi.del(this.keys.token(hashToken(token)));
     for (const t of letter.recipients) multi.zrem(this.keys.digestPending(campaign, t), letterId);
     // A letter awaiting confirmation was never counted as written.
     if (!letter.deliveries.some((d) => d.record.state === 'unconfirmed')) {
@@ -201,48 +306,50 @@ export class LetterStore {
     await execOrThrow(multi);
   }
 
-  /** The letter with its deliveries, or undefined when there is no such letter (or no longer). */
+  /**
+   * The letter with its deliveries, or undefined when there is no such letter (or no longer). Rejects
+   * when Redis does, or when the dictionary its text is compressed with is missing from Redis.
+   */
   async get(letterId: string): Promise<StoredLetter | undefined> {
-    const h = await this.redis.hgetall(this.keys.letter(letterId));
-    if (!h.c) return undefined;
-    const recipients = (h.r ?? '').split(',').filter(Boolean);
-    const deliveries = recipients.flatMap((targetId) => {
-      const raw = h[`d:${targetId}`];
-      const record = raw ? parseDelivery(raw) : undefined;
+    const raw = await this.redis.hgetallBuffer(this.keys.letter(letterId));
+    const h: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw)) if (k !== 'z') h[k] = v.toString('utf8');
+    if (raw.z) h.z = '';
+    const f = letterFieldsOf(h);
+    if (!f) return undefined;
+    const deliveries = f.recipients.flatMap((targetId) => {
+      const rec = h[`d:${targetId}`];
+      const record = rec ? parseDelivery(rec) : undefined;
       return record ? [{ targetId, record }] : [];
     });
-    return {
-      id: letterId,
-      campaign: h.c,
-      firstName: h.fn ?? '',
-      lastName: h.ln ?? '',
-      email: h.em ?? '',
-      country: h.co ?? '',
-      subject: h.su ?? '',
-      body: h.bo ?? '',
-      recipients,
-      createdAt: Number(h.at ?? 0),
-      deliveries,
-      keepInformed: !!h.ki,
-      consent: h.ki ? (JSON.parse(h.ki) as { text: string; at: number }) : undefined,
-      ipHash: h.ih,
-      letterLanguage: h.lg,
-      pageLanguage: h.pl,
-    };
+    const body = raw.z ? unpackLetterText(raw.z, await this.dictionary(packedDictionaryId(raw.z))) : (h.bo ?? '');
+    const { tokenHashes: _t, ...fields } = f;
+    return { id: letterId, ...fields, body, deliveries, keepInformed: !!f.consent };
   }
 
-  /** Adds another status token for a letter (a link sent again by email); the token is stored only as a hash. */
+  /** A text dictionary by id: from memory, else from Redis (and remembered). Rejects when it is in neither. */
+  private async dictionary(id: string): Promise<TextDictionary> {
+    const known = this.dictionaries.get(id);
+    if (known) return known;
+    const bytes = await this.redis.getBuffer(this.keys.textDictionary(id));
+    if (!bytes) throw new Error(`the text dictionary ${id} is missing from Redis: the letter's text cannot be read`);
+    // Named by what it holds, so a damaged copy is refused when a text is read with it.
+    const stored = { id: dictionaryId(bytes), bytes };
+    this.dictionaries.set(id, stored);
+    return stored;
+  }
+
+  /** Adds another status token for a letter (a link sent again by email); the token is stored only as a hash, in the letter. */
   async addToken(letterId: string): Promise<string> {
-    const token = newStatusToken();
-    const hash = hashToken(token);
     const letterKey = this.keys.letter(letterId);
-    // Remember the extra token's hash on the letter, so deleting the letter deletes every link to it.
-    const previous = (await this.redis.hget(letterKey, 'tx')) ?? '';
-    await this.redis
-      .multi()
-      .set(this.keys.token(hash), letterId)
-      .hset(letterKey, 'tx', previous ? `${previous},${hash}` : hash)
-      .exec();
+    const previous = await this.redis.hget(letterKey, 'tx');
+    // Letters with 32-hex ids (the older form) cannot be named by a token: their tokens get a key.
+    const locating = isShortLetterId(letterId);
+    const token = locating ? newLetterToken(letterId) : newStatusToken();
+    const hash = locating ? letterTokenHash(token) : hashToken(token);
+    const multi = this.redis.multi().hset(letterKey, 'tx', previous ? `${previous},${hash}` : hash);
+    if (!locating) multi.set(this.keys.token(hash), letterId);
+    await execOrThrow(multi);
     return token;
   }
 
@@ -254,17 +361,17 @@ export class LetterStore {
    */
   async purge(letterId: string, options: { keepDeliveryRecords?: boolean } = {}): Promise<boolean> {
     const h = await this.redis.hgetall(this.keys.letter(letterId));
-    if (!h.c) return false;
-    if (options.keepDeliveryRecords) return this.stripPersonalData(letterId, h);
-    const campaign = h.c;
-    const recipients = (h.r ?? '').split(',').filter(Boolean);
-    const tokenHashes = [h.th, ...(h.tx ?? '').split(',')].filter((x): x is string => !!x);
+    const f = letterFieldsOf(h);
+    if (!f) return false;
+    if (options.keepDeliveryRecords) return this.stripPersonalData(letterId, h, f);
+    const campaign = f.campaign;
     const emailHash = createHash('sha256')
-      .update(`email:${normaliseEmail(h.em ?? '')}`)
+      .update(`email:${normaliseEmail(f.email)}`)
       .digest('hex');
     const multi = this.redis.multi().del(this.keys.letter(letterId)).zrem(this.keys.letterIndex(campaign), letterId);
-    for (const th of tokenHashes) multi.del(this.keys.token(th));
-    for (const t of recipients) {
+    // Tokens of letters with ids of the older form have keys of their own.
+    if (!isShortLetterId(letterId)) for (const th of f.tokenHashes) multi.del(this.keys.token(th));
+    for (const t of f.recipients) {
       multi.zrem(this.keys.digestPending(campaign, t), letterId).zrem(this.keys.parked(campaign, t), letterId).srem(this.keys.failed(campaign, t), letterId);
       multi.del(this.keys.dedupe(campaign, t, emailHash));
     }
@@ -272,10 +379,21 @@ export class LetterStore {
     return true;
   }
 
+  /** True when the letter still has its text (not deleted after delivery, not withdrawn); false also for no such letter. */
+  async hasText(letterId: string): Promise<boolean> {
+    const [su, z, bo] = await this.redis.hmget(this.keys.letter(letterId), 'su', 'z', 'bo');
+    return su != null || z != null || bo != null;
+  }
+
   /** The letter id a status token opens; undefined for an unknown or malformed token (no Redis call then). */
   async findByToken(token: string): Promise<string | undefined> {
     if (!isStatusTokenShape(token)) return undefined;
-    return (await this.redis.get(this.keys.token(hashToken(token)))) ?? undefined;
+    const letterId = letterOfToken(token);
+    if (!letterId) return (await this.redis.get(this.keys.token(hashToken(token)))) ?? undefined;
+    const [w, tx] = await this.redis.hmget(this.keys.letter(letterId), 'w', 'tx');
+    if (w == null) return undefined;
+    const f = letterFieldsOf(tx == null ? { w } : { w, tx });
+    return f && tokenHashMatches(letterTokenHash(token), f.tokenHashes) ? letterId : undefined;
   }
 }
 
