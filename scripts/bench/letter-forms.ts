@@ -63,7 +63,14 @@ export function letterText(campaign: Campaign, bytes: number, seed: number): str
 }
 
 /** Fetches `count` pages (`parallel` at a time) and builds one form from each. Throws if a page lacks its fields. */
-export async function fetchForms(base: string, campaign: Campaign, count: number, recipients: string[], bodyBytes: number, parallel = 16): Promise<ReadyForm[]> {
+export async function fetchForms(
+  base: string,
+  campaign: Campaign,
+  count: number,
+  recipients: string[],
+  bodyBytes: number,
+  parallel = 16,
+): Promise<ReadyForm[]> {
   const slug = campaign.slug;
   const forms: ReadyForm[] = new Array(count);
   let next = 0;
