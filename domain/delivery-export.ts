@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Campaign } from './campaign.js';
 import { parseDelivery } from './delivery-log.js';
 import type { DeliveryState } from './delivery-states.js';
+import { letterFieldsOf } from './letter-store.js';
 import type { RedisKeys } from './redis-keys.js';
 
 // The delivery log as CSV rows, one per letter and recipient, read from Redis in batches so memory
@@ -18,7 +19,7 @@ export interface ExportFilter {
   targetId?: string;
   /** Only deliveries currently in this state. */
   state?: DeliveryState;
-  /** Adds the supporter's first name, last name, email and the subject to each row. */
+  /** Adds the supporter's first name, last name, email and the subject (empty once deleted after delivery) to each row. */
   personal?: boolean;
 }
 
@@ -175,17 +176,17 @@ export async function* deliveryCsv(
 }
 
 function rowsOfLetter(letterId: string, h: Record<string, string>, campaign: Campaign, filter: ExportFilter, out: DeliveryExportRow[]): void {
-  if (!h.c) return;
-  const writtenAt = Number(h.at ?? 0);
-  const personal = filter.personal ? { firstName: h.fn ?? '', lastName: h.ln ?? '', email: h.em ?? '', subject: h.su ?? '' } : undefined;
-  for (const targetId of (h.r ?? '').split(',')) {
+  const letter = letterFieldsOf(h);
+  if (!letter) return;
+  const personal = filter.personal ? { firstName: letter.firstName, lastName: letter.lastName, email: letter.email, subject: letter.subject } : undefined;
+  for (const targetId of letter.recipients) {
     if (!targetId || (filter.targetId !== undefined && targetId !== filter.targetId)) continue;
     const raw = h[`d:${targetId}`];
     const record = raw ? parseDelivery(raw) : undefined;
     if (!record || (filter.state !== undefined && record.state !== filter.state)) continue;
     out.push({
       letterId,
-      writtenAt,
+      writtenAt: letter.createdAt,
       targetId,
       institution: campaign.targetById.get(targetId)?.institution ?? '',
       state: record.state,
@@ -193,7 +194,7 @@ function rowsOfLetter(letterId: string, h: Record<string, string>, campaign: Cam
       messageId: record.messageId ?? '',
       changedAt: record.changedAt,
       error: record.error ?? '',
-      country: h.co ?? '',
+      country: letter.country,
       ...(personal ? { personal } : {}),
     });
   }

@@ -4,11 +4,16 @@ import { DELIVERY_STATES, isDeliveryState, transitionFor, type DeliveryEvent, ty
 import type { RedisKeys } from './redis-keys.js';
 
 // The delivery log in Redis: per letter and recipient the state, attempts, provider message id,
-// the time of each transition and the last error; per campaign counters kept as states change and
+// the time of each transition and the last error (when every copy of a letter is delivered, the
+// same transition deletes the letter's subject and text); per campaign counters kept as states change and
 // a capped stream of every transition. All changes go through one Lua script, so the record, the
 // counters and the stream never disagree, even with many workers.
 
-/** One letter to one recipient, as stored in the letter's hash under `d:<targetId>`. */
+/**
+ * One letter to one recipient, as stored in the letter's hash under `d:<targetId>` (JSON with short
+ * names: a attempts, m message id, e error, d due, g digest date, n note, x possible duplicate, and
+ * h the history, whose last state is the record's state; see TRANSITION_LUA).
+ */
 export interface DeliveryRecord {
   state: DeliveryState;
   /** Attempts started so far. */
@@ -85,11 +90,28 @@ export interface DeliveryLogEntry {
 // ARGV: 1 target id, 2 new state, 3 allowed from-states (comma list), 4 now (ms),
 //       5 details JSON (short field names), 6 stream MAXLEN, 7 letter id, 8 event name
 const TRANSITION_LUA = `
+-- A record's history is one flat list: the first state and its time (ms), then each later state and
+-- the ms since the one before; the record's state is the last one. Records written before this form
+-- (a state "s", a change time "t", and [state, time] pairs) are rewritten in it on their next change.
+local function flat(d)
+  if type(d.h) ~= 'table' or type(d.h[1]) ~= 'table' then return d.h end
+  local h, prev = {}, nil
+  for _, e in ipairs(d.h) do
+    table.insert(h, e[1])
+    table.insert(h, prev and (e[2] - prev) or e[2])
+    prev = e[2]
+  end
+  return h
+end
+local function state_of(d)
+  if d.s then return d.s end
+  return d.h[#d.h - 1]
+end
 local field = 'd:' .. ARGV[1]
 local raw = redis.call('HGET', KEYS[1], field)
 if not raw then return {'missing', ''} end
 local d = cjson.decode(raw)
-local from = d.s
+local from = state_of(d)
 local to = ARGV[2]
 local details = cjson.decode(ARGV[5])
 if details.o and d.o == details.o then return {'repeat', from} end
@@ -99,13 +121,32 @@ for s in string.gmatch(ARGV[3], '[^,]+') do
 end
 if not allowed then return {'not-allowed', from} end
 local now = tonumber(ARGV[4])
+-- An attempt's id only needs to outlive the command that carried it.
+d.o = nil
 for k, v in pairs(details) do
   if v == '' or v == 0 or v == false then d[k] = nil else d[k] = v end
 end
-d.s = to
-d.t = now
-table.insert(d.h, {to, now})
+local h = flat(d)
+local last = 0
+for i = 2, #h, 2 do last = last + h[i] end
+table.insert(h, to)
+table.insert(h, now - last)
+d.h = h
+d.s = nil
+d.t = nil
 redis.call('HSET', KEYS[1], field, cjson.encode(d))
+-- Once every copy is delivered (or withdrawn), the letter's subject and text are deleted; the rest
+-- (who wrote, to whom, the delivery records) stays until the retention period.
+if to == 'delivered' or to == 'cancelled' then
+  local done = true
+  for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(name, 1, 2) == 'd:' and name ~= field then
+      local other = state_of(cjson.decode(redis.call('HGET', KEYS[1], name)))
+      if other ~= 'delivered' and other ~= 'cancelled' then done = false end
+    end
+  end
+  if done then redis.call('HDEL', KEYS[1], 'su', 'z', 'bo') end
+end
 if from ~= to then
   redis.call('HINCRBY', KEYS[2], 's:' .. from, -1)
   redis.call('HINCRBY', KEYS[2], 's:' .. to, 1)
@@ -159,10 +200,8 @@ export interface DeliveryPlan {
 /** The JSON stored for a new delivery (used by the letter store inside its MULTI). */
 export function initialDeliveryJson(now: number, plan: DeliveryPlan): string {
   return JSON.stringify({
-    s: plan.state,
     a: 0,
-    t: now,
-    h: [[plan.state, now]],
+    h: [plan.state, now],
     ...(plan.due ? { d: plan.due } : {}),
     ...(plan.digestDate ? { g: plan.digestDate } : {}),
   });
@@ -172,25 +211,26 @@ export function initialDeliveryJson(now: number, plan: DeliveryPlan): string {
 export function parseDelivery(raw: string): DeliveryRecord | undefined {
   try {
     const d = JSON.parse(raw) as {
-      s: string;
+      s?: string;
       a: number;
       m?: string;
       e?: string;
-      t: number;
+      t?: number;
       d?: number;
       g?: string;
       n?: string;
       x?: boolean;
-      h: [string, number][] | Record<string, never>;
+      h: (string | number)[] | [string, number][] | Record<string, never>;
     };
-    if (!isDeliveryState(d.s)) return undefined;
-    const history = Array.isArray(d.h) ? d.h.filter(([s]) => isDeliveryState(s)).map(([s, at]) => ({ state: s as DeliveryState, at })) : [];
+    const history = historyOf(d.h);
+    const state = d.s ?? history[history.length - 1]?.state;
+    if (state === undefined || !isDeliveryState(state)) return undefined;
     return {
-      state: d.s,
+      state,
       attempts: d.a ?? 0,
       messageId: d.m,
       error: d.e,
-      changedAt: d.t,
+      changedAt: d.t ?? history[history.length - 1]?.at ?? 0,
       history,
       due: d.d,
       digestDate: d.g,
@@ -200,6 +240,23 @@ export function parseDelivery(raw: string): DeliveryRecord | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A stored history as states and times: the flat form (state, time, then state, ms since the one before) or the older [state, time] pairs. */
+function historyOf(h: unknown): { state: DeliveryState; at: number }[] {
+  if (!Array.isArray(h)) return [];
+  const out: { state: DeliveryState; at: number }[] = [];
+  if (Array.isArray(h[0])) {
+    for (const [s, at] of h as [string, number][]) if (isDeliveryState(s)) out.push({ state: s, at });
+    return out;
+  }
+  let at = 0;
+  for (let i = 0; i + 1 < h.length; i += 2) {
+    const s = h[i];
+    at += Number(h[i + 1]);
+    if (typeof s === 'string' && isDeliveryState(s)) out.push({ state: s, at });
+  }
+  return out;
 }
 
 /** Writes and reads the delivery log. Fails only when Redis does (the error propagates). */
@@ -219,8 +276,9 @@ export class DeliveryLog {
 
   /**
    * Moves one delivery by `event` (see TRANSITIONS), atomically updating its record, the campaign's
-   * counters and the event stream. Returns applied: false when the delivery does not exist or is in
-   * a state the event does not start from; nothing is written then.
+   * counters and the event stream; the transition that leaves every copy of the letter delivered or
+   * cancelled also deletes its subject and text. Returns applied: false when the delivery does not
+   * exist or is in a state the event does not start from; nothing is written then.
    */
   async apply(campaign: string, letterId: string, targetId: string, event: DeliveryEvent, details: TransitionDetails = {}): Promise<TransitionResult> {
     const { from, to } = transitionFor(event);

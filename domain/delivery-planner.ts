@@ -14,6 +14,8 @@ export interface PlannedDelivery extends DeliveryPlan {
   due: number;
   /** For digest recipients: the digest's period id (its local date). */
   digestPeriod?: string;
+  /** The recipient's place among the letter's recipients (0 for the first), when known: it names the delivery's job. */
+  place?: number;
 }
 
 /** Slots closer than this to now count as "queued" rather than "waiting". */
@@ -28,9 +30,9 @@ export class DeliveryPlanner {
     private readonly pacing = true,
   ) {}
 
-  /** Plans one delivery per recipient, reserving paced slots for individual recipients. */
+  /** Plans one delivery per recipient (the letter's recipients, in order), reserving paced slots for individual recipients. */
   async plan(campaign: Campaign, targetIds: readonly string[]): Promise<PlannedDelivery[]> {
-    return Promise.all(targetIds.map((id) => this.planOne(campaign, id)));
+    return Promise.all(targetIds.map(async (id, place) => ({ ...(await this.planOne(campaign, id)), place })));
   }
 
   /** Plans one delivery again (after a hold is released): a new slot at the end of the line, or the next digest. */

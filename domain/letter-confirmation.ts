@@ -53,7 +53,7 @@ export class LetterConfirmation {
     if (waiting.length === 0) return 'already-confirmed';
     const now = this.deps.clock.now();
     const plans: PlannedDelivery[] = [];
-    for (const { targetId } of waiting) plans.push(await this.deps.planner.planOne(campaign, targetId));
+    for (const { targetId } of waiting) plans.push({ ...(await this.deps.planner.planOne(campaign, targetId)), place: letter.recipients.indexOf(targetId) });
     // Jobs first: if queueing fails nothing has changed and the writer can press the button again; a
     // job that runs before its delivery leaves "unconfirmed" waits a few seconds (deliver-letter.ts).
     await this.deps.scheduler.schedule(campaign.slug, letter.id, plans);

@@ -2,13 +2,33 @@ import type { Redis } from 'ioredis';
 import { textsFor, type Campaign } from './campaign.js';
 import type { Clock } from './clock.js';
 import { initialDeliveryJson, parseDelivery, type DeliveryPlan, type DeliveryRecord } from './delivery-log.js';
-import { hashToken, isStatusTokenShape, newLetterId, newStatusToken } from './ids.js';
+import {
+  hashToken,
+  isShortLetterId,
+  isStatusTokenShape,
+  letterOfToken,
+  letterTokenHash,
+  newLetterId,
+  newLetterToken,
+  newStatusToken,
+  tokenHashMatches,
+} from './ids.js';
 import { supporterHash } from './submission-guard.js';
 import type { LetterDraft } from './letter-form.js';
+import { dictionaryId, packedDictionaryId, packLetterText, textDictionary, unpackLetterText, type TextDictionary } from './letter-text.js';
 import type { RedisKeys } from './redis-keys.js';
 
-// Letters in Redis: one hash per letter holding what the supporter wrote and, under d:<targetId>,
-// the delivery record of each recipient. The status link's token is stored only as a hash.
+// Letters in Redis: one hash per letter, in as few fields as possible (each field of a Redis hash
+// costs about 50 bytes of its own):
+//   w       JSON of everything about the letter but its text: campaign, time, recipients, the writer
+//           (names, email, country), languages, consent, the keyed IP hash and the status token's hash;
+//   su, z   the subject, and the text compressed (letter-text.ts); both are deleted once every copy
+//           is delivered (delivery-log.ts), so a delivered letter keeps who wrote, to whom and how it went;
+//   tx      the hashes of further status tokens (links sent again), when there are any;
+//   d:<t>   the delivery record of each recipient (delivery-log.ts).
+// A status token names its letter (ids.ts), so no key leads from tokens to letters; only the
+// token's hash is stored. Letters stored before this layout (one field per item, "bo" the text
+// uncompressed, a "token:" key per link) are read and deleted as well.
 
 /** A letter as stored, with the delivery record of each recipient in the order they were chosen. */
 export interface StoredLetter extends LetterDraft {
@@ -22,6 +42,84 @@ export interface StoredLetter extends LetterDraft {
   ipHash?: string;
   /** The interface language the letter was written in (emails to the writer use it). */
   pageLanguage?: string;
+  /** True once the subject and text were deleted because every copy was delivered (subject and body are empty then). */
+  textDeleted?: boolean;
+}
+
+/** The letter hash's "w" field: everything about a letter but its text and its deliveries. */
+interface LetterFacts {
+  /** Campaign slug. */
+  c: string;
+  /** Written at (ms). */
+  at: number;
+  /** Recipients, in the writer's order. */
+  r: string[];
+  /** First and last name, email, country (ISO code). */
+  f?: string;
+  l?: string;
+  e?: string;
+  co: string;
+  ih?: string;
+  lg?: string;
+  pl?: string;
+  ki?: { text: string; at: number };
+  /** The first status token's hash. */
+  th?: string;
+}
+
+/** What a letter hash holds besides the text, in either layout; undefined when it is not a letter. */
+export interface LetterFields extends Omit<StoredLetter, 'id' | 'body' | 'deliveries' | 'keepInformed'> {
+  /** The hashes of every status token of the letter. */
+  tokenHashes: string[];
+}
+
+/**
+ * Reads a letter hash (as strings; the compressed text, if read, is ignored) of either layout.
+ * Undefined when the hash is not a letter (empty, or its "w" field is not valid JSON).
+ */
+export function letterFieldsOf(h: Record<string, string>): LetterFields | undefined {
+  const extra = (h.tx ?? '').split(',').filter(Boolean);
+  if (h.w !== undefined) {
+    let w: LetterFacts;
+    try {
+      w = JSON.parse(h.w) as LetterFacts;
+    } catch {
+      return undefined;
+    }
+    return {
+      campaign: w.c,
+      createdAt: w.at,
+      recipients: w.r,
+      firstName: w.f ?? '',
+      lastName: w.l ?? '',
+      email: w.e ?? '',
+      country: w.co,
+      subject: h.su ?? '',
+      consent: w.ki,
+      ipHash: w.ih,
+      letterLanguage: w.lg,
+      pageLanguage: w.pl,
+      textDeleted: h.su === undefined && h.z === undefined,
+      tokenHashes: [w.th, ...extra].filter((x): x is string => !!x),
+    };
+  }
+  if (!h.c) return undefined;
+  return {
+    campaign: h.c,
+    createdAt: Number(h.at ?? 0),
+    recipients: (h.r ?? '').split(',').filter(Boolean),
+    firstName: h.fn ?? '',
+    lastName: h.ln ?? '',
+    email: h.em ?? '',
+    country: h.co ?? '',
+    subject: h.su ?? '',
+    consent: h.ki ? (JSON.parse(h.ki) as { text: string; at: number }) : undefined,
+    ipHash: h.ih,
+    letterLanguage: h.lg,
+    pageLanguage: h.pl,
+    textDeleted: h.su === undefined && h.bo === undefined,
+    tokenHashes: [h.th, ...extra].filter((x): x is string => !!x),
+  };
 }
 
 /** What is kept with a letter besides what was typed: the keyed hash of the sender's IP address (abuse review only). */
@@ -40,17 +138,23 @@ export interface CreatedLetter {
 // Stores a new letter in one step (one command instead of a transaction of some twenty: the letter
 // path's main cost on the web side was building and writing those commands).
 // KEYS: 1 letter, 2 token, 3 counts, 4 stats, 5 this hour's minutes, 6 letter index, 7 events stream,
-//   8.. each recipient's digest line (in the order of the recipients in ARGV).
+//   8 the text's dictionary, 9.. each recipient's digest line (in the order of the recipients in ARGV).
 // ARGV: 1 letter id, 2 now, 3 country ('' when the letter is not counted yet), 4 hour bucket field,
-//   5 day bucket field, 6 day number, 7 minute field, 8 stream cap, 9 n = number of hash field/value
-//   items, 10..9+n the letter's fields and values, then per recipient its id and its initial state.
+//   5 day bucket field, 6 day number, 7 minute field, 8 stream cap, 9 '1' to write the token key,
+//   10 the dictionary's bytes ('' when the caller believes it stored), 11 n = number of hash
+//   field/value items, 12..11+n the letter's fields and values, then per recipient its id and its
+//   initial state. Returns 0, having written nothing, when the dictionary is missing and not given.
 const CREATE_LUA = `
-local n = tonumber(ARGV[9])
+if redis.call('EXISTS', KEYS[8]) == 0 then
+  if ARGV[10] == '' then return 0 end
+  redis.call('SET', KEYS[8], ARGV[10])
+end
+local n = tonumber(ARGV[11])
 local fields = {}
-for i = 10, 9 + n do fields[#fields + 1] = ARGV[i] end
+for i = 12, 11 + n do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('SET', KEYS[2], ARGV[1])
-local recipients = (#ARGV - 9 - n) / 2
+if ARGV[9] == '1' then redis.call('SET', KEYS[2], ARGV[1]) end
+local recipients = (#ARGV - 11 - n) / 2
 if ARGV[3] ~= '' then
   redis.call('HINCRBY', KEYS[3], 'letters', 1)
   redis.call('HINCRBY', KEYS[3], 'deliveries', recipients)
@@ -63,9 +167,9 @@ if ARGV[3] ~= '' then
 end
 redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
 for r = 1, recipients do
-  local t = ARGV[9 + n + 2 * r - 1]
-  local state = ARGV[9 + n + 2 * r]
-  if state == 'in-digest' then redis.call('ZADD', KEYS[7 + r], ARGV[2], ARGV[1]) end
+  local t = ARGV[11 + n + 2 * r - 1]
+  local state = ARGV[11 + n + 2 * r]
+  if state == 'in-digest' then redis.call('ZADD', KEYS[8 + r], ARGV[2], ARGV[1]) end
   redis.call('HINCRBY', KEYS[3], 's:' .. state, 1)
   redis.call('HINCRBY', KEYS[3], 't:' .. t .. ':' .. state, 1)
   redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*', 'l', ARGV[1], 't', t, 'e', 'letter-accepted', 'f', '', 's', state, 'r', '')
@@ -75,7 +179,9 @@ return 1
 
 /** Stores and reads letters. Every method fails only when Redis does. */
 export class LetterStore {
-  private readonly createCmd: (...args: (string | number)[]) => Promise<number>;
+  private readonly createCmd: (...args: (string | number | Buffer)[]) => Promise<number>;
+  /** Text dictionaries this process has seen stored in Redis. */
+  private readonly storedDictionaries = new Set<string>();
 
   constructor(
     private readonly redis: Redis,
@@ -85,8 +191,11 @@ export class LetterStore {
   ) {
     const name = 'appealLettersCreateLetter';
     if (!(name in redis)) redis.defineCommand(name, { lua: CREATE_LUA });
-    this.createCmd = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<number>>)[name]!.bind(redis);
+    this.createCmd = (redis as unknown as Record<string, (...args: (string | number | Buffer)[]) => Promise<number>>)[name]!.bind(redis);
   }
+
+  /** Text dictionaries by id, once used or read. */
+  private readonly dictionaries = new Map<string, TextDictionary>();
 
   /**
    * Stores a new letter with one delivery per recipient (in the state its plan says; "queued" when
@@ -100,27 +209,30 @@ export class LetterStore {
     letterId = newLetterId(),
     meta: LetterMeta = {},
   ): Promise<CreatedLetter> {
-    const token = newStatusToken();
+    // Ids of the older form (32 hex digits) cannot be named by a token: those letters get a token key.
+    const locating = isShortLetterId(letterId);
+    const token = locating ? newLetterToken(letterId) : newStatusToken();
     const now = this.clock.now();
     const letterKey = this.keys.letter(letterId);
     const countsKey = this.keys.counts(campaign.slug);
-    const fields: Record<string, string> = {
+    const dictionary = textDictionary(campaign, draft.letterLanguage);
+    this.dictionaries.set(dictionary.id, dictionary);
+    const facts: LetterFacts = {
       c: campaign.slug,
-      fn: draft.firstName,
-      ln: draft.lastName,
-      em: draft.email,
+      at: now,
+      r: draft.recipients,
+      f: draft.firstName,
+      l: draft.lastName,
+      e: draft.email,
       co: draft.country,
-      su: draft.subject,
-      bo: draft.body,
-      at: String(now),
-      r: draft.recipients.join(','),
-      th: hashToken(token),
+      th: locating ? letterTokenHash(token) : hashToken(token),
     };
-    if (meta.ipHash) fields.ih = meta.ipHash;
-    if (draft.letterLanguage) fields.lg = draft.letterLanguage;
-    if (meta.pageLanguage) fields.pl = meta.pageLanguage;
+    if (meta.ipHash) facts.ih = meta.ipHash;
+    if (draft.letterLanguage) facts.lg = draft.letterLanguage;
+    if (meta.pageLanguage) facts.pl = meta.pageLanguage;
     const consent = campaign.consent && textsFor(campaign, meta.pageLanguage ?? campaign.language).consent;
-    if (draft.keepInformed && consent) fields.ki = JSON.stringify({ text: consent.label, at: now });
+    if (draft.keepInformed && consent) facts.ki = { text: consent.label, at: now };
+    const fields: Record<string, string | Buffer> = { w: JSON.stringify(facts), su: draft.subject, z: packLetterText(draft.body, dictionary) };
     const planOf = (t: string): DeliveryPlan => plans[t] ?? { state: 'queued' };
     for (const t of draft.recipients) fields[`d:${t}`] = initialDeliveryJson(now, planOf(t));
 
@@ -135,10 +247,11 @@ export class LetterStore {
       this.keys.minutes(campaign.slug, hour),
       this.keys.letterIndex(campaign.slug),
       this.keys.events(campaign.slug),
+      this.keys.textDictionary(dictionary.id),
       ...draft.recipients.map((t) => this.keys.digestPending(campaign.slug, t)),
     ];
     const pairs = Object.entries(fields).flat();
-    const args = [
+    const args = (dictionaryBytes: Buffer | '') => [
       letterId,
       now,
       awaitingConfirmation ? '' : draft.country,
@@ -147,11 +260,19 @@ export class LetterStore {
       Math.floor(now / 86_400_000),
       `${Math.floor(now / 60_000)}:written`,
       this.streamMaxLen,
+      // Ids of the older form (32 hex digits) cannot be named by a token: those letters get a token key.
+      locating ? '' : '1',
+      dictionaryBytes,
       pairs.length,
       ...pairs,
       ...draft.recipients.flatMap((t) => [t, planOf(t).state]),
     ];
-    await this.createCmd(keys.length, ...keys, ...args);
+    // The dictionary's bytes go along only until this process has seen it stored (the script asks for them if missing).
+    const known = this.storedDictionaries.has(dictionary.id);
+    if ((await this.createCmd(keys.length, ...keys, ...args(known ? '' : dictionary.bytes))) === 0) {
+      await this.createCmd(keys.length, ...keys, ...args(dictionary.bytes));
+    }
+    this.storedDictionaries.add(dictionary.id);
     return { letterId, token };
   }
 
@@ -171,13 +292,19 @@ export class LetterStore {
    * withdrawn while one of its deliveries is being sent: the send can still be recorded and counted;
    * retention removes the rest later.
    */
-  private async stripPersonalData(letterId: string, h: Record<string, string>): Promise<boolean> {
-    const campaign = h.c!;
-    const recipients = (h.r ?? '').split(',').filter(Boolean);
-    const tokenHashes = [h.th, ...(h.tx ?? '').split(',')].filter((x): x is string => !!x);
-    const multi = this.redis.multi().hdel(this.keys.letter(letterId), 'fn', 'ln', 'em', 'su', 'bo', 'ih', 'ki', 'th', 'tx');
-    for (const th of tokenHashes) multi.del(this.keys.token(th));
-    if (recipients.length) multi.hdel(this.keys.writer(campaign, supporterHash(h.em ?? '')), ...recipients);
+  private async stripPersonalData(letterId: string, h: Record<string, string>, f: LetterFields): Promise<boolean> {
+    const letterKey = this.keys.letter(letterId);
+    const multi = this.redis.multi().hdel(letterKey, 'fn', 'ln', 'em', 'su', 'bo', 'z', 'ih', 'ki', 'th', 'tx');
+    if (h.w !== undefined) {
+      // What stays: the campaign, the time, the recipients, the country and the languages.
+      const kept: LetterFacts = { c: f.campaign, at: f.createdAt, r: f.recipients, co: f.country };
+      if (f.letterLanguage) kept.lg = f.letterLanguage;
+      if (f.pageLanguage) kept.pl = f.pageLanguage;
+      multi.hset(letterKey, 'w', JSON.stringify(kept));
+    }
+    // Tokens of letters with ids of the older form have keys of their own.
+    if (!isShortLetterId(letterId)) for (const th of f.tokenHashes) multi.del(this.keys.token(th));
+    if (f.recipients.length) multi.hdel(this.keys.writer(f.campaign, supporterHash(f.email)), ...f.recipients);
     await execOrThrow(multi);
     return true;
   }
@@ -214,11 +341,8 @@ export class LetterStore {
     const letter = await this.get(letterId);
     if (!letter) return;
     const countsKey = this.keys.counts(campaign);
-    const multi = this.redis
-      .multi()
-      .del(this.keys.letter(letterId))
-      .del(this.keys.token(hashToken(token)))
-      .zrem(this.keys.letterIndex(campaign), letterId);
+    const multi = this.redis.multi().del(this.keys.letter(letterId)).zrem(this.keys.letterIndex(campaign), letterId);
+    if (!letterOfToken(token)) multi.del(this.keys.token(hashToken(token)));
     for (const t of letter.recipients) multi.zrem(this.keys.digestPending(campaign, t), letterId);
     // A letter awaiting confirmation was never counted as written.
     if (!letter.deliveries.some((d) => d.record.state === 'unconfirmed')) {
@@ -234,48 +358,50 @@ export class LetterStore {
     await execOrThrow(multi);
   }
 
-  /** The letter with its deliveries, or undefined when there is no such letter (or no longer). */
+  /**
+   * The letter with its deliveries, or undefined when there is no such letter (or no longer). Rejects
+   * when Redis does, or when the dictionary its text is compressed with is missing from Redis.
+   */
   async get(letterId: string): Promise<StoredLetter | undefined> {
-    const h = await this.redis.hgetall(this.keys.letter(letterId));
-    if (!h.c) return undefined;
-    const recipients = (h.r ?? '').split(',').filter(Boolean);
-    const deliveries = recipients.flatMap((targetId) => {
-      const raw = h[`d:${targetId}`];
-      const record = raw ? parseDelivery(raw) : undefined;
+    const raw = await this.redis.hgetallBuffer(this.keys.letter(letterId));
+    const h: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw)) if (k !== 'z') h[k] = v.toString('utf8');
+    if (raw.z) h.z = '';
+    const f = letterFieldsOf(h);
+    if (!f) return undefined;
+    const deliveries = f.recipients.flatMap((targetId) => {
+      const rec = h[`d:${targetId}`];
+      const record = rec ? parseDelivery(rec) : undefined;
       return record ? [{ targetId, record }] : [];
     });
-    return {
-      id: letterId,
-      campaign: h.c,
-      firstName: h.fn ?? '',
-      lastName: h.ln ?? '',
-      email: h.em ?? '',
-      country: h.co ?? '',
-      subject: h.su ?? '',
-      body: h.bo ?? '',
-      recipients,
-      createdAt: Number(h.at ?? 0),
-      deliveries,
-      keepInformed: !!h.ki,
-      consent: h.ki ? (JSON.parse(h.ki) as { text: string; at: number }) : undefined,
-      ipHash: h.ih,
-      letterLanguage: h.lg,
-      pageLanguage: h.pl,
-    };
+    const body = raw.z ? unpackLetterText(raw.z, await this.dictionary(packedDictionaryId(raw.z))) : (h.bo ?? '');
+    const { tokenHashes: _t, ...fields } = f;
+    return { id: letterId, ...fields, body, deliveries, keepInformed: !!f.consent };
   }
 
-  /** Adds another status token for a letter (a link sent again by email); the token is stored only as a hash. */
+  /** A text dictionary by id: from memory, else from Redis (and remembered). Rejects when it is in neither. */
+  private async dictionary(id: string): Promise<TextDictionary> {
+    const known = this.dictionaries.get(id);
+    if (known) return known;
+    const bytes = await this.redis.getBuffer(this.keys.textDictionary(id));
+    if (!bytes) throw new Error(`the text dictionary ${id} is missing from Redis: the letter's text cannot be read`);
+    // Named by what it holds, so a damaged copy is refused when a text is read with it.
+    const stored = { id: dictionaryId(bytes), bytes };
+    this.dictionaries.set(id, stored);
+    return stored;
+  }
+
+  /** Adds another status token for a letter (a link sent again by email); the token is stored only as a hash, in the letter. */
   async addToken(letterId: string): Promise<string> {
-    const token = newStatusToken();
-    const hash = hashToken(token);
     const letterKey = this.keys.letter(letterId);
-    // Remember the extra token's hash on the letter, so deleting the letter deletes every link to it.
-    const previous = (await this.redis.hget(letterKey, 'tx')) ?? '';
-    await this.redis
-      .multi()
-      .set(this.keys.token(hash), letterId)
-      .hset(letterKey, 'tx', previous ? `${previous},${hash}` : hash)
-      .exec();
+    const previous = await this.redis.hget(letterKey, 'tx');
+    // Letters with 32-hex ids (the older form) cannot be named by a token: their tokens get a key.
+    const locating = isShortLetterId(letterId);
+    const token = locating ? newLetterToken(letterId) : newStatusToken();
+    const hash = locating ? letterTokenHash(token) : hashToken(token);
+    const multi = this.redis.multi().hset(letterKey, 'tx', previous ? `${previous},${hash}` : hash);
+    if (!locating) multi.set(this.keys.token(hash), letterId);
+    await execOrThrow(multi);
     return token;
   }
 
@@ -287,25 +413,36 @@ export class LetterStore {
    */
   async purge(letterId: string, options: { keepDeliveryRecords?: boolean } = {}): Promise<boolean> {
     const h = await this.redis.hgetall(this.keys.letter(letterId));
-    if (!h.c) return false;
-    if (options.keepDeliveryRecords) return this.stripPersonalData(letterId, h);
-    const campaign = h.c;
-    const recipients = (h.r ?? '').split(',').filter(Boolean);
-    const tokenHashes = [h.th, ...(h.tx ?? '').split(',')].filter((x): x is string => !!x);
+    const f = letterFieldsOf(h);
+    if (!f) return false;
+    if (options.keepDeliveryRecords) return this.stripPersonalData(letterId, h, f);
+    const campaign = f.campaign;
     const multi = this.redis.multi().del(this.keys.letter(letterId)).zrem(this.keys.letterIndex(campaign), letterId);
-    for (const th of tokenHashes) multi.del(this.keys.token(th));
-    for (const t of recipients) {
+    // Tokens of letters with ids of the older form have keys of their own.
+    if (!isShortLetterId(letterId)) for (const th of f.tokenHashes) multi.del(this.keys.token(th));
+    for (const t of f.recipients) {
       multi.zrem(this.keys.digestPending(campaign, t), letterId).zrem(this.keys.parked(campaign, t), letterId).srem(this.keys.failed(campaign, t), letterId);
     }
-    if (recipients.length) multi.hdel(this.keys.writer(campaign, supporterHash(h.em ?? '')), ...recipients);
+    if (f.recipients.length) multi.hdel(this.keys.writer(campaign, supporterHash(f.email)), ...f.recipients);
     await execOrThrow(multi);
     return true;
+  }
+
+  /** True when the letter still has its text (not deleted after delivery, not withdrawn); false also for no such letter. */
+  async hasText(letterId: string): Promise<boolean> {
+    const [su, z, bo] = await this.redis.hmget(this.keys.letter(letterId), 'su', 'z', 'bo');
+    return su != null || z != null || bo != null;
   }
 
   /** The letter id a status token opens; undefined for an unknown or malformed token (no Redis call then). */
   async findByToken(token: string): Promise<string | undefined> {
     if (!isStatusTokenShape(token)) return undefined;
-    return (await this.redis.get(this.keys.token(hashToken(token)))) ?? undefined;
+    const letterId = letterOfToken(token);
+    if (!letterId) return (await this.redis.get(this.keys.token(hashToken(token)))) ?? undefined;
+    const [w, tx] = await this.redis.hmget(this.keys.letter(letterId), 'w', 'tx');
+    if (w == null) return undefined;
+    const f = letterFieldsOf(tx == null ? { w } : { w, tx });
+    return f && tokenHashMatches(letterTokenHash(token), f.tokenHashes) ? letterId : undefined;
   }
 }
 

@@ -7,8 +7,10 @@ export interface RedisKeys {
   readonly bullPrefix: string;
   /** Hash: one letter and the delivery record of each of its recipients. */
   letter(letterId: string): string;
-  /** String: the letter id a status-link token (by its hash) opens. */
+  /** String: the letter id a status-link token (by its hash) opens (tokens made before tokens named their letter). */
   token(tokenHash: string): string;
+  /** String: a preset dictionary letter texts are compressed with (a campaign's prefilled letter), by its content hash; never deleted. */
+  textDictionary(id: string): string;
   /** Hash: a campaign's counters (letters, deliveries, per state, per target and state). */
   counts(campaign: string): string;
   /** Stream: a campaign's capped, append-only log of every delivery transition. */
@@ -66,6 +68,7 @@ export function redisKeys(prefix: string): RedisKeys {
     bullPrefix: `${p}:bull`,
     letter: (id) => `${p}:letter:${id}`,
     token: (hash) => `${p}:token:${hash}`,
+    textDictionary: (id) => `${p}:text-dictionary:${id}`,
     counts: (campaign) => `${p}:campaign:${campaign}:counts`,
     events: (campaign) => `${p}:campaign:${campaign}:events`,
     stats: (campaign) => `${p}:campaign:${campaign}:stats`,

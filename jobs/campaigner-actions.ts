@@ -5,8 +5,9 @@ import type { CampaignRegistry } from '../domain/campaign.js';
 import type { Clock } from '../domain/clock.js';
 import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { DeliveryPlanner } from '../domain/delivery-planner.js';
+import type { LetterStore } from '../domain/letter-store.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
-import { deliveryJobId, deliveryJobOptions, type QueueJobData, type RetryPolicy } from './delivery-queue.js';
+import { deliveryJobId, deliveryJobIds, type DeliveryJob, type QueueJobData } from './delivery-queue.js';
 
 // What a campaigner can do to deliveries from the dashboard: retry a failed or bounced letter (or all
 // of a recipient's), and send a test letter to an address of their choosing.
@@ -18,7 +19,7 @@ export interface CampaignerActionDeps {
   log: DeliveryLog;
   planner: DeliveryPlanner;
   queue: Queue<QueueJobData>;
-  retry: RetryPolicy;
+  letters: LetterStore;
   clock: Clock;
 }
 
@@ -37,25 +38,26 @@ export class CampaignerActions {
 
   /**
    * Puts a failed, bounced or dropped delivery back in its recipient's line (a new slot at the end).
-   * Returns false when the delivery is not in such a state (e.g. already retried).
+   * Returns false when the delivery is not in such a state (e.g. already retried), or when the
+   * letter's text is gone (deleted once every copy was delivered, before this one was reported bounced).
    */
   async retry(campaign: string, letterId: string, targetId: string): Promise<boolean> {
     const c = this.deps.campaigns.get(campaign);
     if (!c?.targetById.has(targetId)) return false;
+    const letter = await this.deps.letters.get(letterId);
+    if (!letter || letter.textDeleted) return false;
     const moved = await this.deps.log.apply(campaign, letterId, targetId, 'campaigner-retry', { note: 'Retried by a campaigner.', attempt: 0 });
     if (!moved.applied) return false;
     const plan = await this.deps.planner.planOne(c, targetId);
     // A digest recipient's retried letter goes on its own, at the recipient's pace.
     const due = plan.state === 'in-digest' ? this.deps.clock.now() : plan.due;
     if (due > this.deps.clock.now() + 5000) await this.deps.log.apply(campaign, letterId, targetId, 'rescheduled', { due });
-    const jobId = deliveryJobId(letterId, targetId);
-    const old = await this.deps.queue.getJob(jobId);
-    if (old) await old.remove();
-    await this.deps.queue.add(
-      'deliver',
-      { campaign, letterId, targetId },
-      { ...deliveryJobOptions(this.deps.retry), jobId, delay: Math.max(0, due - this.deps.clock.now()) },
-    );
+    for (const id of deliveryJobIds(letterId, letter.recipients, targetId)) {
+      const old = await this.deps.queue.getJob(id);
+      if (old) await old.remove();
+    }
+    const jobId = deliveryJobId(letterId, targetId, letter.recipients.indexOf(targetId));
+    await this.deps.queue.add('deliver', { l: letterId, t: targetId } satisfies DeliveryJob, { jobId, delay: Math.max(0, due - this.deps.clock.now()) });
     return true;
   }
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
@@ -10,7 +10,7 @@ import { intervalMs, isOpen, localDay, nextDayOpening, openAt } from '../domain/
 import type { SendGuard } from '../domain/send-guard.js';
 import type { SendingControl } from '../domain/sending-control.js';
 import { paceRuleFor } from '../domain/target-rules.js';
-import { deliveryJobSchema, type DeliveryJob } from './delivery-queue.js';
+import { deliveryJobSchema, retryDelayMs, type DeliveryJob, type RetryPolicy } from './delivery-queue.js';
 import type { Parking } from './parking.js';
 import { SendError, type MailTransport } from './transports/mail-transport.js';
 import type { WorkerMetrics } from './worker-metrics.js';
@@ -33,6 +33,8 @@ export interface DeliverLetterDeps {
   logger: Logger;
   /** False when pacing is switched off (PACING=off). */
   pacing?: boolean;
+  /** Attempts in all and the first backoff, for failures that may pass. */
+  retry: RetryPolicy;
   random?: () => number;
   /** Observes each send's duration and the provider's errors (Prometheus); nothing is observed without it. */
   metrics?: WorkerMetrics;
@@ -47,21 +49,23 @@ const DEFAULT_RATE_LIMIT_MS = 60_000;
 /**
  * Builds the processor. A permanent failure (bad payload, letter deleted, 400/403/413, attempts used
  * up) marks the delivery failed and throws UnrecoverableError; a transient one marks it retrying and
- * throws so BullMQ retries with backoff; a 429 pauses the whole queue without counting an attempt; a
- * 401 pauses all sending. A delivery already sent is never sent again.
+ * delays the job by the retry policy's backoff (attempts are counted in the delivery record, not by
+ * BullMQ, so the job's options stay short); a 429 pauses the whole queue without counting an
+ * attempt; a 401 pauses all sending. A delivery already sent is never sent again.
  */
 export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job<DeliveryJob>, token?: string) => Promise<DeliverOutcome> {
   const random = deps.random ?? Math.random;
   return async (job, token) => {
     const parsed = deliveryJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`Invalid delivery job payload: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
-    const { campaign: slug, letterId, targetId } = parsed.data;
+    const { letterId, targetId } = parsed.data;
+    const letter = await deps.letters.get(letterId);
+    if (!letter) throw new UnrecoverableError('The letter no longer exists (it was deleted).');
+    const slug = letter.campaign;
     const ids = { campaign: slug, letter: letterId, target: targetId, job: job.id };
 
     const campaign = deps.campaigns.get(slug);
     if (!campaign) throw new UnrecoverableError(`Campaign "${slug}" is not loaded on this worker.`);
-    const letter = await deps.letters.get(letterId);
-    if (!letter) throw new UnrecoverableError('The letter no longer exists (it was deleted).');
     const delivery = letter.deliveries.find((d) => d.targetId === targetId);
     if (!delivery) throw new UnrecoverableError(`The letter has no delivery to "${targetId}".`);
     const state = delivery.record.state;
@@ -78,6 +82,12 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     if (!target) {
       await deps.log.apply(slug, letterId, targetId, 'permanent-error', { error: 'This recipient is no longer part of the campaign.' });
       throw new UnrecoverableError(`Recipient "${targetId}" is not in campaign "${slug}".`);
+    }
+    if (letter.textDeleted) {
+      // Every copy had been delivered, so the text was deleted; a copy reported bounced afterwards cannot go again.
+      const reason = "The letter's text was deleted after every copy was delivered; it cannot be sent again.";
+      await deps.log.apply(slug, letterId, targetId, 'permanent-error', { error: reason });
+      throw new UnrecoverableError(reason);
     }
 
     // The switches: a paused campaign or a held recipient parks the letter, in order.
@@ -115,10 +125,11 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       }
     }
 
-    const attempt = job.attemptsMade + 1;
     const restarted = state === 'sending';
+    // A send that starts again after an interruption is the same attempt; otherwise this is the next one.
+    const attempt = restarted ? Math.max(delivery.record.attempts, 1) : delivery.record.attempts + 1;
     // This run's own id: if Redis restarts and the transition is re-sent, it is not mistaken for another worker's.
-    const op = randomUUID();
+    const op = randomBytes(9).toString('base64url');
     const started = await deps.log.apply(
       slug,
       letterId,
@@ -143,10 +154,11 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       ({ messageId } = await (deps.metrics ? deps.metrics.timeSend(deps.transport.name, send) : send()));
     } catch (err) {
       const failure = err instanceof SendError ? err : new SendError('transient', `Sending failed unexpectedly (${(err as Error).message}).`);
-      const maxAttempts = job.opts.attempts ?? 1;
+      const maxAttempts = deps.retry.attempts;
       if (failure.kind === 'rate-limited') {
         const ms = failure.retryAfterMs ?? DEFAULT_RATE_LIMIT_MS;
-        await deps.log.apply(slug, letterId, targetId, 'rate-limited', { error: failure.reason });
+        // The attempt does not count: the record goes back to the attempts before it.
+        await deps.log.apply(slug, letterId, targetId, 'rate-limited', { error: failure.reason, attempt: attempt - 1 });
         deps.logger.warn({ ...ids, status: failure.status, waitMs: ms, reason: failure.reason }, 'mail provider rate limit: pausing the queue');
         await deps.rateLimitQueue(ms);
         throw new RateLimitError();
@@ -175,11 +187,13 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
           ? { possibleDuplicate: true, note: 'An attempt ended without a clear answer from the mail provider; this letter may arrive twice.' }
           : {}),
       });
+      const retryAt = deps.clock.now() + retryDelayMs(deps.retry, attempt, random);
       deps.logger.info(
-        { ...ids, status: failure.status, attempt, reason: failure.reason, possibleDuplicate: failure.ambiguous || undefined },
+        { ...ids, status: failure.status, attempt, reason: failure.reason, possibleDuplicate: failure.ambiguous || undefined, retryAt },
         'delivery attempt failed; will retry',
       );
-      throw failure;
+      await job.moveToDelayed(retryAt, token);
+      throw new DelayedError();
     }
     await deps.log.apply(slug, letterId, targetId, 'provider-accepted', { messageId, error: '' });
     deps.logger.info({ ...ids, messageId, attempt }, 'letter sent');

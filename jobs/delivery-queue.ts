@@ -5,21 +5,27 @@ import { slugSchema } from '../domain/campaign-schema.js';
 import type { Clock } from '../domain/clock.js';
 import type { PlannedDelivery } from '../domain/delivery-planner.js';
 import type { DeliveryScheduler } from '../domain/letter-submission.js';
+import { letterIdSchema } from '../domain/ids.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 
 // The BullMQ queue of deliveries: one "deliver" job per letter and recipient, delayed to the
-// recipient's paced slot, and one "digest" job per digest recipient and period. Payloads carry ids only.
+// recipient's paced slot, and one "digest" job per digest recipient and period. Payloads carry ids
+// only. A deliver job's id, payload and options are each kept under 64 bytes, so BullMQ's hash for
+// it stays in Redis's compact (listpack) encoding: about a third of the memory.
 
 /** The queue's name (under the deployment's BullMQ prefix). */
 export const DELIVERY_QUEUE = 'deliveries';
 
-/** A "deliver" job: one letter to one recipient. The worker loads the letter from Redis. */
-export const deliveryJobSchema = z.strictObject({
-  campaign: slugSchema,
-  letterId: z.string().regex(/^[0-9a-f]{32}$/),
-  targetId: slugSchema,
-});
-export type DeliveryJob = z.infer<typeof deliveryJobSchema>;
+/**
+ * A "deliver" job: one letter (`l`) to one recipient (`t`); the worker loads the rest, the campaign
+ * included, from the letter. Jobs queued before payloads were shortened (`{ campaign, letterId,
+ * targetId }`) are read too. Both become `{ letterId, targetId }`.
+ */
+export const deliveryJobSchema = z.union([
+  z.strictObject({ l: letterIdSchema, t: slugSchema }).transform(({ l, t }) => ({ letterId: l, targetId: t })),
+  z.strictObject({ campaign: slugSchema, letterId: letterIdSchema, targetId: slugSchema }).transform(({ letterId, targetId }) => ({ letterId, targetId })),
+]);
+export type DeliveryJob = z.input<typeof deliveryJobSchema>;
 
 /** A "digest" job: the letters collected for one recipient's digest of one period (its local date). */
 export const digestJobSchema = z.strictObject({
@@ -35,9 +41,20 @@ export type TestLetterJob = z.infer<typeof testLetterJobSchema>;
 
 export type QueueJobData = DeliveryJob | DigestJob | TestLetterJob;
 
-/** The job id of a delivery: the same letter and recipient can never be queued twice at once. */
-export function deliveryJobId(letterId: string, targetId: string): string {
-  return `${letterId}.${targetId}`;
+/**
+ * The job id of a delivery, so the same letter and recipient can never be queued twice at once:
+ * `<letterId>.<place>`, the recipient's place among the letter's recipients (short enough that
+ * BullMQ's job hash stays in Redis's compact encoding), or `<letterId>.<targetId>` when the place
+ * is not known (and for jobs queued before places were used).
+ */
+export function deliveryJobId(letterId: string, targetId: string, place?: number): string {
+  return place === undefined || place < 0 ? `${letterId}.${targetId}` : `${letterId}.${place}`;
+}
+
+/** Every id a delivery's job may have (see deliveryJobId), for finding it. */
+export function deliveryJobIds(letterId: string, recipients: readonly string[], targetId: string): string[] {
+  const place = recipients.indexOf(targetId);
+  return place < 0 ? [deliveryJobId(letterId, targetId)] : [deliveryJobId(letterId, targetId, place), deliveryJobId(letterId, targetId)];
 }
 
 /** The job id of a digest: one job per recipient and period, however many letters join it. */
@@ -45,6 +62,7 @@ export function digestJobId(campaign: string, targetId: string, period: string):
   return `digest.${campaign}.${targetId}.${period}`;
 }
 
+/** How a delivery that failed for a reason that may pass is tried again (SEND_ATTEMPTS, SEND_BACKOFF_MS). */
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
   attempts: number;
@@ -52,15 +70,27 @@ export interface RetryPolicy {
   backoffMs: number;
 }
 
-/** The options every delivery job is added with. */
-export function deliveryJobOptions(policy: RetryPolicy): JobsOptions {
-  return {
-    attempts: policy.attempts,
-    backoff: { type: 'exponential', delay: policy.backoffMs, jitter: 0.5 },
-    // The delivery log keeps the record; finished jobs need not stay in the queue.
-    removeOnComplete: true,
-    removeOnFail: { age: 14 * 24 * 3600, count: 50_000 },
-  };
+/**
+ * The wait before trying again after failed attempt number `attempt` (1 for the first): exponential,
+ * `backoffMs * 2^(attempt - 1)`, less up to half of it at random (BullMQ's exponential backoff with jitter 0.5).
+ */
+export function retryDelayMs(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+  const max = Math.round(policy.backoffMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(max / 2 + random() * (max / 2));
+}
+
+/**
+ * What the worker keeps of finished "deliver" jobs (set on the worker, not on each job, so job
+ * options stay short): nothing of completed ones (the delivery log is the record), failed ones for two weeks.
+ */
+export const FINISHED_DELIVERY_JOBS = { removeOnComplete: { count: 0 }, removeOnFail: { age: 14 * 24 * 3600, count: 50_000 } };
+
+/**
+ * The options of a digest job. Deliver jobs carry none but their id and delay: the deliver processor
+ * retries by itself (it records each attempt in the delivery log), and the worker removes finished jobs.
+ */
+export function digestJobOptions(policy: RetryPolicy): JobsOptions {
+  return { attempts: policy.attempts, backoff: { type: 'exponential', delay: policy.backoffMs, jitter: 0.5 }, ...FINISHED_DELIVERY_JOBS };
 }
 
 /** Opens the delivery queue on `connection` (shared, not duplicated). Importing this module starts nothing. */
@@ -68,28 +98,26 @@ export function createDeliveryQueue(connection: Redis, keys: RedisKeys): Queue<Q
   return new Queue<QueueJobData>(DELIVERY_QUEUE, { connection, prefix: keys.bullPrefix });
 }
 
-/** The jobs for planned deliveries: each delayed to its slot, and one per digest period. */
+/**
+ * The jobs for planned deliveries: each delayed to its slot (its job id by its place, when the plan
+ * has one), and one per digest period. `fresh` gives deliver jobs new ids, for letters given back
+ * to their line while their old job may still be finishing.
+ */
 export function jobsFor(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[], policy: RetryPolicy, now: number, fresh = false) {
-  const opts = deliveryJobOptions(policy);
   return deliveries.map((d) => {
     const delay = Math.max(0, d.due - now);
     if (d.state === 'in-digest' && d.digestPeriod) {
       return {
         name: 'digest',
         data: { campaign, targetId: d.targetId, period: d.digestPeriod } satisfies DigestJob,
-        opts: { ...opts, delay, jobId: digestJobId(campaign, d.targetId, d.digestPeriod) },
+        opts: { ...digestJobOptions(policy), delay, jobId: digestJobId(campaign, d.targetId, d.digestPeriod) },
       };
     }
+    const jobId = deliveryJobId(letterId, d.targetId, d.place);
     return {
       name: 'deliver',
-      data: { campaign, letterId, targetId: d.targetId } satisfies DeliveryJob,
-      opts: {
-        ...opts,
-        delay,
-        jobId: fresh
-          ? `${deliveryJobId(letterId, d.targetId)}.r${now.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
-          : deliveryJobId(letterId, d.targetId),
-      },
+      data: { l: letterId, t: d.targetId } satisfies DeliveryJob,
+      opts: { delay, jobId: fresh ? `${jobId}.r${now.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}` : jobId },
     };
   });
 }

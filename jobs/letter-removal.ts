@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { DeliveryLog } from '../domain/delivery-log.js';
 import { FINAL_STATES } from '../domain/delivery-states.js';
 import type { LetterStore } from '../domain/letter-store.js';
-import { deliveryJobId, type QueueJobData } from './delivery-queue.js';
+import { deliveryJobIds, type QueueJobData } from './delivery-queue.js';
 
 // Removing a supporter's letter: when they ask (from their status link), letters not yet sent are
 // cancelled and their jobs removed, then everything personal is deleted; the counts stay.
@@ -29,8 +29,10 @@ export async function withdrawLetter(deps: LetterRemovalDeps, letterId: string):
     const cancelled = await deps.log.apply(letter.campaign, letterId, targetId, 'writer-cancelled', { note: 'Withdrawn by the writer.' });
     if (cancelled.applied) {
       result.cancelled += 1;
-      const job = await deps.queue.getJob(deliveryJobId(letterId, targetId));
-      if (job && !(await job.isActive())) await job.remove().catch(() => undefined);
+      for (const id of deliveryJobIds(letterId, letter.recipients, targetId)) {
+        const job = await deps.queue.getJob(id);
+        if (job && !(await job.isActive())) await job.remove().catch(() => undefined);
+      }
     } else if (record.state === 'sending') result.inFlight += 1;
     else if (FINAL_STATES.has(record.state)) result.alreadySent += record.state === 'failed' ? 0 : 1;
   }

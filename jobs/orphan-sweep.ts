@@ -5,7 +5,7 @@ import type { CampaignRegistry } from '../domain/campaign.js';
 import type { Clock } from '../domain/clock.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
-import { deliveryJobId, jobsFor, type QueueJobData, type RetryPolicy } from './delivery-queue.js';
+import { deliveryJobIds, jobsFor, type QueueJobData, type RetryPolicy } from './delivery-queue.js';
 
 // A letter is stored, then its jobs are queued. If the web process dies between the two (a crash,
 // a kill, Redis going away at that instant), the letter exists with deliveries "queued" or "waiting"
@@ -67,10 +67,16 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
       if (!waiting.length) continue;
       const missing = [];
       for (const d of waiting) {
-        if (!(await deps.queue.getJob(deliveryJobId(letterId, d.targetId)))) missing.push(d);
+        const found = await Promise.all(deliveryJobIds(letterId, letter.recipients, d.targetId).map((id) => deps.queue.getJob(id)));
+        if (!found.some(Boolean)) missing.push(d);
       }
       if (!missing.length) continue;
-      const planned = missing.map((d) => ({ targetId: d.targetId, state: d.record.state as 'queued' | 'waiting', due: d.record.due ?? now }));
+      const planned = missing.map((d) => ({
+        targetId: d.targetId,
+        state: d.record.state as 'queued' | 'waiting',
+        due: d.record.due ?? now,
+        place: letter.recipients.indexOf(d.targetId),
+      }));
       await deps.queue.addBulk(jobsFor(campaign.slug, letterId, planned, deps.policy, now));
       requeued += missing.length;
       deps.logger.warn(

@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { slugSchema } from '../domain/campaign-schema.js';
+import { letterIdSchema } from '../domain/ids.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 
 // Email to supporters (not to officials) goes through its own queue, so it is never paced like
@@ -14,14 +15,14 @@ export const SUPPORTER_MAIL_QUEUE = 'supporter-mail';
 /** "status-link": email a supporter a new link to the letter they already wrote (after a refused repeat). */
 export const statusLinkJobSchema = z.strictObject({
   campaign: slugSchema,
-  letterId: z.string().regex(/^[0-9a-f]{32}$/),
+  letterId: letterIdSchema,
   /** The recipients the refused letter named (ids). */
   targetIds: z.array(slugSchema).min(1),
 });
 export type StatusLinkJob = z.infer<typeof statusLinkJobSchema>;
 
 /** "confirm-letter": ask the writer to confirm their address; "expire-unconfirmed": delete the letter if they never did. */
-export const letterRefJobSchema = z.strictObject({ campaign: slugSchema, letterId: z.string().regex(/^[0-9a-f]{32}$/) });
+export const letterRefJobSchema = z.strictObject({ campaign: slugSchema, letterId: letterIdSchema });
 export type LetterRefJob = z.infer<typeof letterRefJobSchema>;
 
 /** The hourly "retention" and five-minute "orphan-sweep" jobs carry nothing. */

@@ -17,6 +17,7 @@ import { createDeliverLetterProcessor } from './deliver-letter.js';
 import {
   createQueueScheduler,
   DELIVERY_QUEUE,
+  FINISHED_DELIVERY_JOBS,
   type DeliveryJob,
   type DigestJob,
   type QueueJobData,
@@ -106,6 +107,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     clock,
     logger: deps.logger,
     pacing: settings.pacing,
+    retry: settings.retry,
     random: deps.random,
     metrics: deps.metrics,
   });
@@ -227,6 +229,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     limiter: { max: settings.ratePerSecond, duration: 1000 },
     lockDuration: settings.jobLockMs ?? 30_000,
     stalledInterval: settings.jobLockMs ?? 30_000,
+    ...FINISHED_DELIVERY_JOBS,
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'worker error'));
   worker.on('failed', (job, err) => {

@@ -58,7 +58,7 @@ export function buildAppDeps(p: {
     planner,
     paceBook,
     switches: createSendingSwitches(control, parking),
-    actions: new CampaignerActions({ redis, keys, campaigns: p.campaigns, log, planner, queue, retry: config.delivery, clock }),
+    actions: new CampaignerActions({ redis, keys, campaigns: p.campaigns, log, planner, queue, letters, clock }),
     guard: new SubmissionGuard(redis, keys),
     requestStatusLink: (data) => requestStatusLinkEmail(supporterQueue, data, clock.now()),
     requestConfirmation: (campaign, letterId, expireDays) => requestConfirmation(supporterQueue, { campaign, letterId }, expireDays),

@@ -30,6 +30,8 @@ export async function footprint(redis: Redis, prefix: string): Promise<Map<strin
       const name = k
         .slice(prefix.length + 3)
         .replace(/[0-9a-f]{24,}/g, '<id>')
+        // Base64url ids (letters, job ids, provider event ids): 16 or more characters with a capital, digit or underscore.
+        .replace(/(?<=[:.])(?=[A-Za-z0-9_-]*[A-Z0-9_])[A-Za-z0-9_-]{16,}(?=$|[.:])/g, '<id>')
         .replace(/:[A-Za-z0-9_-]{40,}$/, ':<hash>');
       const f = byFamily.get(name) ?? { keys: 0, bytes: 0, stream: type === 'stream', maxTtlMs: 0 };
       f.keys += 1;
@@ -49,7 +51,7 @@ export function sum(byFamily: Map<string, Family>, keep: (f: Family) => boolean 
 }
 
 /** The largest families, as "name xN: KB (stream | expires in ...)". */
-export function describeFamilies(byFamily: Map<string, Family>, top = 8): string {
+export function describeFamilies(byFamily: Map<string, Family>, top = 12): string {
   return [...byFamily.entries()]
     .sort((a, b) => b[1].bytes - a[1].bytes)
     .slice(0, top)

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -6,15 +7,18 @@ import { loadCampaigns } from '../../domain/campaign.js';
 import { systemClock } from '../../domain/clock.js';
 import { DeliveryLog } from '../../domain/delivery-log.js';
 import { LetterStore } from '../../domain/letter-store.js';
+import { applyProviderEvents } from '../../domain/provider-events.js';
 import { redisKeys } from '../../domain/redis-keys.js';
+import { SendingControl } from '../../domain/sending-control.js';
 import { applyRetention } from '../../jobs/retention.js';
 import { startWorker } from './app-process.js';
 import { fmt, progress, type BenchContext, type Row } from './context.js';
 import { describeFamilies, footprint, sum, type Family } from './redis-footprint.js';
 import { seedLetters } from './seed-letters.js';
 
-// Scenario 4: Redis bytes per letter (3 recipients, 2 KB text) while queued, after delivery (the
-// delivery log kept), and after the retention period (counts only), summed over the prefix's keys.
+// Scenario 4: Redis bytes per letter (3 recipients, 2 KB text) while queued, after delivery (every
+// copy sent and reported delivered by the provider's webhook; the delivery log kept), and after the
+// retention period (counts only), summed over the prefix's keys.
 
 const RECIPIENTS = ['gz-psb', 'gz-procuratorate', 'embassy-fr'];
 const RETENTION_DAYS = 180;
@@ -51,12 +55,31 @@ export async function memoryScenario(ctx: BenchContext): Promise<{ rows: Row[]; 
     } finally {
       await worker.stop();
     }
+    // The provider reports every copy delivered, through the webhook's own path (one event each).
+    progress('memory: provider events');
+    const campaigns = loadCampaigns(path.join(APP_ROOT, 'templates', 'campaigns'));
+    const control = new SendingControl(redis, keys, systemClock);
+    const letterIds = await redis.zrange(keys.letterIndex(ctx.campaign.slug), 0, -1);
+    let moved = 0;
+    for (let i = 0; i < letterIds.length; i += 200) {
+      const events = letterIds.slice(i, i + 200).flatMap((letter) =>
+        RECIPIENTS.map((target) => ({
+          event: 'delivered',
+          sg_event_id: randomBytes(16).toString('base64url'),
+          timestamp: Math.floor(Date.now() / 1000),
+          campaign: ctx.campaign.slug,
+          letter,
+          target,
+        })),
+      );
+      moved += (await applyProviderEvents({ log, control, campaigns, redis, keys }, events)).moved;
+    }
+    if (moved !== deliveries) throw new Error(`memory: ${moved} of ${deliveries} deliveries reported delivered`);
     const delivered = await footprint(redis, prefix);
     details.push(`delivered: ${describeFamilies(delivered)}`);
 
     progress('memory: retention');
     const later = { now: () => Date.now() + (RETENTION_DAYS + 1) * 86_400_000 };
-    const campaigns = loadCampaigns(path.join(APP_ROOT, 'templates', 'campaigns'));
     const letterStore = new LetterStore(redis, keys, later, 1_000_000);
     const { deleted } = await applyRetention({
       redis,
@@ -97,7 +120,7 @@ export async function memoryScenario(ctx: BenchContext): Promise<{ rows: Row[]; 
           pass: perLetter <= 4096,
         },
         {
-          scenario: '4. Redis per delivered recipient (log kept)',
+          scenario: '4. Redis per delivered recipient (log kept, text deleted)',
           product: `${fmt(perDelivered)} B`,
           baseline: withStreams(delivered, deliveries),
           ratio: '',

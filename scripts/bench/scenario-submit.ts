@@ -26,9 +26,9 @@ export async function submitScenario(ctx: BenchContext): Promise<Row[]> {
   try {
     await bare.waitFor(() => answers200(`http://127.0.0.1:${port}/healthz`));
     progress(`submit: fetching ${fmt(letters + 500)} forms`);
-    const forms = await fetchForms(web.base, ctx.campaign.slug, letters + 500, SUBMIT_RECIPIENTS, BODY_BYTES);
+    const forms = await fetchForms(web.base, ctx.campaign, letters + 500, SUBMIT_RECIPIENTS, BODY_BYTES);
     await post(url, forms.slice(0, 500));
-    const bareBody = formEncode(validForm({ recipients: SUBMIT_RECIPIENTS, body: letterText(BODY_BYTES) }));
+    const bareBody = formEncode(validForm({ recipients: SUBMIT_RECIPIENTS, body: letterText(ctx.campaign, BODY_BYTES, 0) }));
     const bareOpts = { url: bareUrl, method: 'POST' as const, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: bareBody, expect: 303 };
     await load({ ...bareOpts, duration: 2 });
     // The letters in rounds, each followed by a baseline run, so a burst of other work hits both alike.

@@ -36,7 +36,6 @@ export async function seedLetters(p: {
     guard: new SubmissionGuard(redis, keys),
     requestConfirmation: () => Promise.reject(new Error('the benchmark campaign has no double opt-in')),
   };
-  const body = letterText(p.bodyBytes);
   const run = randomBytes(3).toString('hex');
   let next = 0;
   try {
@@ -51,7 +50,7 @@ export async function seedLetters(p: {
             country: 'FR',
             recipients: p.recipients,
             subject: p.campaign.letter.subject,
-            body,
+            body: letterText(p.campaign, p.bodyBytes, i),
           };
           const r = await submitLetter(deps, p.campaign, draft, randomBytes(18).toString('base64url'));
           if (r.kind !== 'accepted') throw new Error(`a seeded letter was not accepted: ${r.kind}`);

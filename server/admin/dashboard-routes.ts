@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Campaign } from '../../domain/campaign.js';
 import { readDashboard, type DashboardData } from '../../domain/campaign-dashboard.js';
 import { GLOSSARY } from '../../domain/delivery-states.js';
+import { letterIdSchema } from '../../domain/ids.js';
 import { emailAddress } from '../../domain/text-rules.js';
 import type { AppDeps } from '../app.js';
 import type { AdminAuth } from './admin-auth.js';
@@ -126,7 +127,7 @@ export function dashboardRoutes(deps: AppDeps, auth: AdminAuth): Router {
 
   router.post('/admin/c/:slug/retry', auth.csrfProtection, async (req, res, next) => {
     const campaign = campaignOf(req);
-    const body = z.object({ letterId: z.string().regex(/^[0-9a-f]{32}$/), targetId: z.string().max(64) }).safeParse(req.body);
+    const body = z.object({ letterId: letterIdSchema, targetId: z.string().max(64) }).safeParse(req.body);
     if (!campaign || !body.success) return next();
     const ok = await deps.actions.retry(campaign.slug, body.data.letterId, body.data.targetId);
     back(res, campaign, ok ? 'retried' : 'not-retried');

@@ -12,7 +12,7 @@ import { axe, describeViolations, DEVICES, failOnPageErrors, focused, freshEmail
 vi.setConfig({ testTimeout: 30_000 });
 const env = useBrowserEnv('browser-flow', { env: ADMIN_ENV });
 const CAMPAIGN_PATH = `/c/${SHIPPED_CAMPAIGN}`;
-const SENT_PAGE = /\/letters\/[A-Za-z0-9_-]{32}\/sent$/;
+const SENT_PAGE = /\/letters\/[A-Za-z0-9_-]{48}\/sent$/;
 
 const text = (page: Page, selector: string) =>
   page
@@ -262,7 +262,7 @@ describe('accessibility (axe, WCAG 2.x A and AA: no serious or critical violatio
   let token = '';
   beforeAll(async () => {
     const res = await expectStatus(postLetter(env.h.app, SHIPPED_CAMPAIGN, validForm({ email: freshEmail('axe') })), 303);
-    token = /^\/letters\/([A-Za-z0-9_-]{32})\/sent$/.exec(res.headers.location!)![1]!;
+    token = /^\/letters\/([A-Za-z0-9_-]{48})\/sent$/.exec(res.headers.location!)![1]!;
   });
 
   const pages: [string, (page: Page) => Promise<void>][] = [

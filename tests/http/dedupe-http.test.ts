@@ -73,7 +73,7 @@ describe('a second letter from the same supporter to the same recipient', () => 
     h.startWorker(mail);
     const sent = await eventually(async () => mail.to('elsewhere@example.net')[0]);
     expect(sent.email.subject).toBe('Your letter on "Free Huang Xueqin and Wang Jianbing"');
-    const link = /https:\/\/letters\.example\.org(\/letters\/[A-Za-z0-9_-]{32})/.exec(sent.email.text)![1]!;
+    const link = /https:\/\/letters\.example\.org(\/letters\/[A-Za-z0-9_-]{48})/.exec(sent.email.text)![1]!;
     const page = await request(h.app).get(link).expect(200);
     expect(page.text).toContain('Embassy of the People&#39;s Republic of China in Canada');
     // A third try within the hour sends no second email.

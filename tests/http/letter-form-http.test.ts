@@ -68,11 +68,11 @@ describe('sending a letter', () => {
 
   it('when the letter is valid, then it is stored, one job per recipient is queued, and the browser is redirected', async () => {
     const res = await expectStatus(post(validForm()), 303);
-    const match = /^\/letters\/([A-Za-z0-9_-]{32})\/sent$/.exec(res.headers.location ?? '');
+    const match = /^\/letters\/([A-Za-z0-9_-]{48})\/sent$/.exec(res.headers.location ?? '');
     expect(match).not.toBeNull();
     const jobs = await h.queue.getJobs(['waiting', 'prioritized', 'delayed']);
-    expect(jobs.map((j) => (j.data as { targetId: string }).targetId).sort()).toEqual(['embassy-fr', 'gz-procuratorate', 'gz-psb']);
-    for (const j of jobs) expect(Object.keys(j.data).sort()).toEqual(['campaign', 'letterId', 'targetId']);
+    expect(jobs.map((j) => (j.data as { t: string }).t).sort()).toEqual(['embassy-fr', 'gz-procuratorate', 'gz-psb']);
+    for (const j of jobs) expect(Object.keys(j.data).sort()).toEqual(['l', 't']);
     const counts = await h.log.counts(SHIPPED_CAMPAIGN);
     expect(counts.letters).toBe(1);
     expect(counts.byState.queued).toBe(3);

@@ -40,7 +40,7 @@ const postEvents = (events: unknown, opts: { key?: KeyObject; timestamp?: number
 /** A supporter's letter, submitted through the form and handed to the provider for each recipient. */
 async function sentLetter(email: string, recipients = ['gz-psb', 'gz-procuratorate', 'embassy-fr']): Promise<{ token: string; letterId: string }> {
   const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email, recipients })), 303);
-  const token = /^\/letters\/([A-Za-z0-9_-]{32})\/sent$/.exec(res.headers.location ?? '')![1]!;
+  const token = /^\/letters\/([A-Za-z0-9_-]{48})\/sent$/.exec(res.headers.location ?? '')![1]!;
   const letterId = (await h.letters.findByToken(token))!;
   for (const target of recipients) {
     expect((await h.log.apply(SHIPPED_CAMPAIGN, letterId, target, 'send-started')).applied).toBe(true);

@@ -53,7 +53,7 @@ describe('double opt-in', () => {
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)![1]!;
     const cookie = (page.headers['set-cookie'] as unknown as string[]).map((c) => c.split(';')[0]).join('; ');
     const confirmed = await request(h.app).post(link).set('Cookie', cookie).type('form').send({ _csrf: csrf }).expect(303);
-    expect(confirmed.headers.location).toMatch(/^\/letters\/[A-Za-z0-9_-]{32}\/sent$/);
+    expect(confirmed.headers.location).toMatch(/^\/letters\/[A-Za-z0-9_-]{48}\/sent$/);
 
     await eventually(async () => (mail.to('bureau@example.org').length === 1 ? true : undefined));
     expect((await h.log.get(letterId, 'prison'))!.state).toBe('in-digest');

@@ -1,6 +1,5 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliveryJobOptions } from '../../jobs/delivery-queue.js';
 import type { MailTransport } from '../../jobs/transports/mail-transport.js';
 import { createOutboxTransport } from '../../jobs/transports/outbox-transport.js';
 import { createHarness, eventually, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
@@ -49,11 +48,7 @@ describe('the outbox transport', () => {
   it('when a job for an already-sent delivery runs again, then nothing is sent twice', async () => {
     const letterId = (await h.log.recent(SHIPPED_CAMPAIGN, 1))[0]!.letterId;
     const before = sends;
-    const job = await h.queue.add(
-      'deliver',
-      { campaign: SHIPPED_CAMPAIGN, letterId, targetId: 'gz-psb' },
-      { ...deliveryJobOptions({ attempts: 1, backoffMs: 100 }), jobId: 'again' },
-    );
+    const job = await h.queue.add('deliver', { campaign: SHIPPED_CAMPAIGN, letterId, targetId: 'gz-psb' }, { jobId: 'again' });
     const outcome = await eventually(async () => {
       const j = await h.queue.getJob(job.id!);
       return j === undefined ? true : undefined; // removed on completion
@@ -63,11 +58,7 @@ describe('the outbox transport', () => {
   });
 
   it('when a job names a letter that was deleted, then it fails once with a clear reason and the queue goes on', async () => {
-    const job = await h.queue.add(
-      'deliver',
-      { campaign: SHIPPED_CAMPAIGN, letterId: 'e'.repeat(32), targetId: 'gz-psb' },
-      { ...deliveryJobOptions({ attempts: 5, backoffMs: 100 }), jobId: 'gone' },
-    );
+    const job = await h.queue.add('deliver', { campaign: SHIPPED_CAMPAIGN, letterId: 'e'.repeat(32), targetId: 'gz-psb' }, { jobId: 'gone' });
     const failed = await eventually(async () => ((await job.isFailed()) ? await h.queue.getJob(job.id!) : undefined));
     expect(failed!.failedReason).toBe('The letter no longer exists (it was deleted).');
     expect(failed!.attemptsMade).toBe(1);

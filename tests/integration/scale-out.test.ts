@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_ROOT } from '../../domain/app-root.js';
 import { systemClock } from '../../domain/clock.js';
 import { DeliveryLog } from '../../domain/delivery-log.js';
+import { LetterStore } from '../../domain/letter-store.js';
 import { fixtureTarget } from '../support/campaign-fixture.js';
 import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
 import { formEncode, validForm } from '../support/forms.js';
@@ -133,6 +134,7 @@ describe('two web and three worker processes on one Redis', () => {
 
     const deliveries = letters.reduce((n, l) => n + l.recipients.length, 0);
     const log = new DeliveryLog(t.redis, t.keys, systemClock, 1_000_000);
+    const letterStore = new LetterStore(t.redis, t.keys, systemClock);
     await eventually(async () => ((await log.counts(SHIPPED_CAMPAIGN)).byState.sent === deliveries ? true : undefined), 40_000, 200);
     await new Promise((r) => setTimeout(r, 300));
 
@@ -142,9 +144,7 @@ describe('two web and three worker processes on one Redis', () => {
     expect(new Set(sent).size).toBe(deliveries);
     const stored = await t.redis.zrange(t.keys.letterIndex(SHIPPED_CAMPAIGN), 0, -1);
     expect(stored).toHaveLength(letters.length);
-    const expected = (
-      await Promise.all(stored.map(async (id) => ((await t.redis.hget(t.keys.letter(id), 'r')) ?? '').split(',').map((target) => `${id}/${target}`)))
-    ).flat();
+    const expected = (await Promise.all(stored.map(async (id) => (await letterStore.get(id))!.recipients.map((target) => `${id}/${target}`)))).flat();
     expect(new Set(sent)).toEqual(new Set(expected));
 
     // The slow recipient's pace is decided by the send guard, atomically in Redis for all workers, which

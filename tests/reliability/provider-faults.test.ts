@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deliveryJobOptions } from '../../jobs/delivery-queue.js';
+import { deliveryJobId } from '../../jobs/delivery-queue.js';
 import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
 import { createHarness, eventually, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { runMain, type RunningProcess } from '../support/processes.js';
@@ -188,8 +188,7 @@ describe('a poisoned job: a payload that fails validation, and a letter deleted 
   it('then each fails once with a clear reason and the letters behind them are sent', { timeout: 30_000 }, async () => {
     const began = Date.now();
     await h.queue.pause();
-    const opts = deliveryJobOptions({ attempts: ATTEMPTS, backoffMs: 100 });
-    const bad = await h.queue.add('deliver', { campaign: SHIPPED_CAMPAIGN, letterId: 'not-a-letter-id', targetId: 'gz-psb' }, { ...opts, jobId: 'poisoned' });
+    const bad = await h.queue.add('deliver', { campaign: SHIPPED_CAMPAIGN, letterId: 'not-a-letter-id', targetId: 'gz-psb' }, { jobId: 'poisoned' });
     const deleted = await send(['gz-procuratorate']);
     expect(await h.letters.purge(deleted.refs[0]!.letterId)).toBe(true);
     const refs: DeliveryRef[] = [];
@@ -201,7 +200,7 @@ describe('a poisoned job: a payload that fails validation, and a letter deleted 
 
     const failed = await h.queue.getFailed();
     const badJob = failed.find((j) => j.id === bad.id);
-    const deletedJob = failed.find((j) => j.id === `${deleted.refs[0]!.letterId}.gz-procuratorate`);
+    const deletedJob = failed.find((j) => j.id === deliveryJobId(deleted.refs[0]!.letterId, 'gz-procuratorate', 0));
     const t = await tally(fake.accepted(), h.log, refs);
     recordMeasurement({
       id: '07-poisoned-job',

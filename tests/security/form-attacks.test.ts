@@ -368,7 +368,7 @@ describe('the supporter’s IP address', () => {
     for (const res of [direct, proxied]) {
       const token = /^\/letters\/([^/]+)\/sent$/.exec(res.headers.location!)![1]!;
       const letterId = (await h.letters.findByToken(token))!;
-      const ih = await h.t.redis.hget(h.t.keys.letter(letterId), 'ih');
+      const ih = (await h.letters.get(letterId))!.ipHash;
       expect(ih).toMatch(/^[0-9a-f]{32}$/);
       hashes.push(ih!);
     }

@@ -110,7 +110,7 @@ async function post(form: Record<string, string | string[]>, cookie?: string) {
     .set('X-Forwarded-For', CLIENT_IP)
     .type('form')
     .send(formEncode({ ...page.fields, ...form }));
-  const token = /^\/letters\/([A-Za-z0-9_-]{32})\/sent$/.exec(res.headers.location ?? '')?.[1];
+  const token = /^\/letters\/([A-Za-z0-9_-]{48})\/sent$/.exec(res.headers.location ?? '')?.[1];
   if (token) tokens.push(token);
   return { res, cookie: [page.cookie, ...((res.headers['set-cookie'] as unknown as string[] | undefined) ?? []).map((c) => c.split(';')[0]!)].join('; ') };
 }
@@ -183,7 +183,7 @@ beforeAll(async () => {
   // 4. The same supporter writes again from another browser: refused, and a status link is emailed to them.
   expect((await post(validForm({ ...SUPPORTER, recipients: ['gz-psb'] }))).res.status).toBe(409);
   const linkMail = await eventually(async () => fake.requests.find((r) => r.body.custom_args?.kind === 'status-link'), 15_000);
-  tokens.push(...[...linkMail.body.content[0]!.value.matchAll(/\/letters\/([A-Za-z0-9_-]{32})/g)].map((m) => m[1]!));
+  tokens.push(...[...linkMail.body.content[0]!.value.matchAll(/\/letters\/([A-Za-z0-9_-]{48})/g)].map((m) => m[1]!));
   await snapshotBull();
 
   // 5. The provider refuses the account (401): all sending pauses, with the reason logged.
@@ -275,8 +275,9 @@ describe('job payloads and provider tags', () => {
     expect(jobs.length).toBeGreaterThan(0);
     for (const job of jobs) {
       for (const [k, v] of Object.entries(job.data as unknown as Record<string, unknown>)) {
-        expect(['campaign', 'letterId', 'targetId', 'targetIds', 'period', 'requestId'], k).toContain(k);
-        for (const one of Array.isArray(v) ? v : [v]) expect(String(one), k).toMatch(/^[a-z0-9][a-z0-9-]*$/);
+        expect(['l', 't', 'campaign', 'letterId', 'targetId', 'targetIds', 'period', 'requestId'], k).toContain(k);
+        // Slugs and ids (letter ids are base64url).
+        for (const one of Array.isArray(v) ? v : [v]) expect(String(one), k).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]*$/);
       }
     }
   });
@@ -288,7 +289,7 @@ describe('job payloads and provider tags', () => {
       expect(Object.keys(args).length).toBeGreaterThan(0);
       for (const [k, v] of Object.entries(args)) {
         expect(['campaign', 'letter', 'target', 'kind', 'digest', 'part'], k).toContain(k);
-        expect(v, k).toMatch(/^[a-z0-9][a-z0-9-]*$/);
+        expect(v, k).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]*$/);
       }
       for (const secret of secrets()) expect(JSON.stringify(args)).not.toContain(secret);
     }
