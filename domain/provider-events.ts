@@ -126,8 +126,18 @@ export async function applyProviderEvents(deps: ProviderEventDeps, events: reado
       counts.ignored += 1;
       continue;
     }
-    const seenKey = deps.keys.providerEvent(parsed.data.sg_event_id);
-    if ((await deps.redis.set(seenKey, '1', 'EX', EVENT_ID_TTL_SECONDS, 'NX')) !== 'OK') {
+    // Event ids are remembered in one set per hour of the event's own time (a retried event keeps it),
+    // each set for as long as SendGrid may retry: one small member per event instead of a key each.
+    const eventId = parsed.data.sg_event_id;
+    const hour = Math.floor(parsed.data.timestamp / 3600);
+    const seenKey = deps.keys.providerEvents(hour);
+    const [added] = await execValues(
+      deps.redis
+        .multi()
+        .sadd(seenKey, eventId)
+        .expireat(seenKey, (hour + 1) * 3600 + EVENT_ID_TTL_SECONDS),
+    );
+    if (added !== 1) {
       counts.duplicates += 1;
       continue;
     }
@@ -141,7 +151,7 @@ export async function applyProviderEvents(deps: ProviderEventDeps, events: reado
       }
       if (effect.hold) await deps.control.hold(subject.campaign, subject.target, effect.hold.kind, effect.hold.reason);
     } catch (err) {
-      await deps.redis.del(seenKey).catch(() => undefined);
+      await deps.redis.srem(seenKey, eventId).catch(() => undefined);
       throw err;
     }
     counts.applied += 1;
@@ -160,4 +170,14 @@ async function lettersOf(deps: ProviderEventDeps, subject: ProviderEventSubject)
   } catch {
     return undefined;
   }
+}
+
+/** The replies of a transaction; rejects if it was aborted or a command failed. */
+async function execValues(multi: ReturnType<Redis['multi']>): Promise<unknown[]> {
+  const results = await multi.exec();
+  if (!results) throw new Error('Redis transaction was aborted');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
 }

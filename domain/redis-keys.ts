@@ -56,8 +56,8 @@ export interface RedisKeys {
   readonly loginFailures: string;
   /** String: a test letter requested from the dashboard (the address it goes to), by request id. */
   testLetter(id: string): string;
-  /** String: a provider event already applied (by its event id). */
-  providerEvent(eventId: string): string;
+  /** Set: the provider events (by event id) already applied, of one hour of their own time (hours since the epoch). */
+  providerEvents(hour: number): string;
 }
 
 /** Builds the key names under `prefix` (letters, digits, dashes). */
@@ -92,6 +92,6 @@ export function redisKeys(prefix: string): RedisKeys {
     formLimits: `${p}:form-limits`,
     testLetter: (id) => `${p}:test-letter:${id}`,
     writer: (campaign, hash) => `${p}:campaign:${campaign}:writer:${hash}`,
-    providerEvent: (eventId) => `${p}:provider-event:${eventId}`,
+    providerEvents: (hour) => `${p}:provider-events:${hour}`,
   };
 }

@@ -178,8 +178,9 @@ export class SubmissionGuard {
   }
 }
 
+/** A submission id's name in Redis: 128 bits of its SHA-256, base64url. */
 function sha256(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
+  return createHash('sha256').update(s).digest().subarray(0, 16).toString('base64url');
 }
 
 function keyFor(submissionId: string): Buffer {
