@@ -7,7 +7,7 @@ import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { LetterEmailInput, OutgoingEmail } from '../domain/letter-email.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import { intervalMs, isOpen, localDay, nextDayOpening, openAt } from '../domain/pacing.js';
-import type { SendGuard } from '../domain/send-guard.js';
+import { isLimited, type SendGuard } from '../domain/send-guard.js';
 import type { SendingControl } from '../domain/sending-control.js';
 import { paceRuleFor } from '../domain/target-rules.js';
 import { deliveryJobSchema, type DeliveryJob } from './delivery-queue.js';
@@ -60,7 +60,8 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
 
     const campaign = deps.campaigns.get(slug);
     if (!campaign) throw new UnrecoverableError(`Campaign "${slug}" is not loaded on this worker.`);
-    const letter = await deps.letters.get(letterId);
+    // The letter and the switches are read together (one round trip); the switches are acted on below.
+    const [letter, block] = await Promise.all([deps.letters.get(letterId), deps.control.check(slug, targetId)]);
     if (!letter) throw new UnrecoverableError('The letter no longer exists (it was deleted).');
     const delivery = letter.deliveries.find((d) => d.targetId === targetId);
     if (!delivery) throw new UnrecoverableError(`The letter has no delivery to "${targetId}".`);
@@ -81,7 +82,6 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     }
 
     // The switches: a paused campaign or a held recipient parks the letter, in order.
-    const block = await deps.control.check(slug, targetId);
     if (block.blocked) {
       await deps.parking.park(slug, letterId, targetId, block.reason);
       return { parked: block.reason };
@@ -95,7 +95,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       let retryAt: number | undefined;
       if (!isOpen(rule, now)) {
         retryAt = openAt(rule, now);
-      } else {
+      } else if (isLimited(rule)) {
         const verdict = await deps.sendGuard.admit(slug, targetId, {
           now,
           perHour: rule.perHour,
