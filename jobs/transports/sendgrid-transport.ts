@@ -1,9 +1,9 @@
 import { Client } from '@sendgrid/client';
-import { MailService } from '@sendgrid/mail';
 import type { OutgoingEmail } from '../../domain/letter-email.js';
 import { SendError, type MailTransport } from './mail-transport.js';
+import { mailSendBody } from './sendgrid-body.js';
 
-// Sends through the SendGrid v3 Mail Send API with the official client. The base URL can be
+// Sends through the SendGrid v3 Mail Send API with the official client (@sendgrid/client). The base URL can be
 // pointed elsewhere (EU data residency, or a local fake in tests).
 
 export interface SendGridSettings {
@@ -15,7 +15,7 @@ export interface SendGridSettings {
   sandbox: boolean;
 }
 
-/** A transport over @sendgrid/mail. Rejects with SendError: 429 rate-limited, 401 account, 400/403/413 permanent, others transient. */
+/** A transport over the official SendGrid client (@sendgrid/client, which @sendgrid/mail wraps). Rejects with SendError: 429 rate-limited, 401 account, 400/403/413 permanent, others transient. */
 export function createSendGridTransport(settings: SendGridSettings): MailTransport {
   const client = new Client();
   client.setApiKey(settings.apiKey);
@@ -23,28 +23,14 @@ export function createSendGridTransport(settings: SendGridSettings): MailTranspo
   if (settings.apiUrl) client.setDefaultRequest('baseUrl', settings.apiUrl);
   // axios reads `timeout` from the default request; the client's types do not list it.
   client.setDefaultRequest({ timeout: settings.timeoutMs } as unknown as Parameters<Client['setDefaultRequest']>[0]);
-  const mail = new MailService();
-  mail.setClient(client);
 
   return {
     name: 'sendgrid',
     async send(email: OutgoingEmail) {
       try {
-        const [response] = await mail.send({
-          from: email.from,
-          replyTo: email.replyTo,
-          to: email.to,
-          subject: email.subject,
-          text: email.text,
-          html: email.html,
-          customArgs: email.customArgs,
-          trackingSettings: {
-            clickTracking: { enable: false, enableText: false },
-            openTracking: { enable: false },
-            subscriptionTracking: { enable: false },
-          },
-          mailSettings: settings.sandbox ? { sandboxMode: { enable: true } } : undefined,
-        });
+        // The client's own request path (headers, base URL, timeout, errors as ResponseError), with the
+        // body built directly (sendgrid-body.ts) instead of by @sendgrid/mail's helper on every send.
+        const [response] = await client.request({ method: 'POST', url: '/v3/mail/send', body: mailSendBody(email, settings.sandbox) });
         const header = response.headers['x-message-id'];
         const messageId = Array.isArray(header) ? header[0] : header;
         return { messageId: typeof messageId === 'string' && messageId ? messageId : `sendgrid-${response.statusCode}` };
