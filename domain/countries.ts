@@ -265,16 +265,24 @@ export function isCountryCode(code: string): code is CountryCode {
 }
 
 const namers = new Map<string, Intl.DisplayNames>();
+/** Names already looked up, per locale and code (at most the known codes times the locales asked for). */
+const names = new Map<string, string>();
 
 /** The country's name in `locale` (English by default); anything that is not a known code comes back as it is (never throws). */
 export function countryName(code: string, locale = 'en'): string {
   if (!isCountryCode(code)) return code;
-  let namer = namers.get(locale);
-  if (!namer) {
-    namer = new Intl.DisplayNames([locale], { type: 'region', fallback: 'code' });
-    namers.set(locale, namer);
+  const key = `${locale} ${code}`;
+  let name = names.get(key);
+  if (name === undefined) {
+    let namer = namers.get(locale);
+    if (!namer) {
+      namer = new Intl.DisplayNames([locale], { type: 'region', fallback: 'code' });
+      namers.set(locale, namer);
+    }
+    name = namer.of(code) ?? code;
+    names.set(key, name);
   }
-  return namer.of(code) ?? code;
+  return name;
 }
 
 const optionLists = new Map<string, readonly { code: CountryCode; name: string }[]>();

@@ -111,6 +111,13 @@ export function createLetterEmailRenderer(emailTemplatesDir: string, settings: L
   const renderText = compile('letter.txt.ejs', false);
   const renderHtml = compile('letter.html.ejs', true);
   const site = new URL(settings.publicUrl).host;
+  // The recipient's display name is the same in every letter to it.
+  const toNames = new WeakMap<Target, string>();
+  const toName = (target: Target) => {
+    let name = toNames.get(target);
+    if (name === undefined) toNames.set(target, (name = safeDisplayName(`${target.title} (${target.institution})`)));
+    return name;
+  };
 
   return ({ campaign, target, letterId, letter }) => {
     const lang = letterLanguageOf(campaign, letter);
@@ -121,7 +128,7 @@ export function createLetterEmailRenderer(emailTemplatesDir: string, settings: L
     return {
       from: { email: settings.mailFrom, name: safeDisplayName(fromName(campaign, writer, lang)) },
       replyTo: { email: letter.email, name: safeDisplayName(writer) },
-      to: { email: target.email, name: safeDisplayName(`${target.title} (${target.institution})`) },
+      to: { email: target.email, name: toName(target) },
       subject: letter.subject,
       text: renderText(data),
       html: renderHtml(data),

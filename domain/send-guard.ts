@@ -30,6 +30,14 @@ redis.call('PEXPIRE', KEYS[2], 172800000)
 return {'ok', 0}
 `;
 
+/**
+ * Whether the guard has anything to enforce for a recipient: a rule without an hourly or a daily limit
+ * (PACING=off, or limits set to null) has none, so its sends are neither checked nor counted.
+ */
+export function isLimited(rule: { perHour: number | null; perDay: number | null }): boolean {
+  return rule.perHour !== null || rule.perDay !== null;
+}
+
 export type GuardVerdict = { ok: true } | { ok: false; limit: 'gap' | 'hour'; retryAt: number } | { ok: false; limit: 'day' };
 
 type GuardCommand = (

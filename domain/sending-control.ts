@@ -52,14 +52,12 @@ export class SendingControl {
     return (await this.redis.hdel(this.keys.holds(campaign), targetId)) === 1;
   }
 
-  /** Whether a send to this recipient may go now, in one round trip. */
+  /**
+   * Whether a send to this recipient may go now, in one round trip (two reads sent together; on an
+   * auto-pipelining connection they share a write with whatever else is asked in the same tick).
+   */
   async check(campaign: string, targetId: string): Promise<SendBlock> {
-    const [paused, hold] = await this.redis
-      .multi()
-      .hget(this.keys.control(), 'paused')
-      .hget(this.keys.holds(campaign), targetId)
-      .exec()
-      .then((r) => (r ?? []).map(([, v]) => v as string | null));
+    const [paused, hold] = await Promise.all([this.redis.hget(this.keys.control(), 'paused'), this.redis.hget(this.keys.holds(campaign), targetId)]);
     if (paused) return { blocked: true, scope: 'all', reason: (JSON.parse(paused) as { reason: string }).reason };
     if (hold) return { blocked: true, scope: 'target', reason: (JSON.parse(hold) as Hold).reason };
     return { blocked: false };

@@ -7,7 +7,7 @@ import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { LetterEmailInput, OutgoingEmail } from '../domain/letter-email.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import { intervalMs, isOpen, localDay, nextDayOpening, openAt } from '../domain/pacing.js';
-import type { SendGuard } from '../domain/send-guard.js';
+import { isLimited, type SendGuard } from '../domain/send-guard.js';
 import type { SendingControl } from '../domain/sending-control.js';
 import { paceRuleFor } from '../domain/target-rules.js';
 import { deliveryJobSchema, retryDelayMs, type DeliveryJob, type RetryPolicy } from './delivery-queue.js';
@@ -90,7 +90,8 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       throw new UnrecoverableError(reason);
     }
 
-    // The switches: a paused campaign or a held recipient parks the letter, in order.
+    // The switches: a paused campaign or a held recipient parks the letter, in order. (The campaign comes
+    // from the letter, so they are read after it; the store's connection pipelines both across jobs.)
     const block = await deps.control.check(slug, targetId);
     if (block.blocked) {
       await deps.parking.park(slug, letterId, targetId, block.reason);
@@ -105,7 +106,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       let retryAt: number | undefined;
       if (!isOpen(rule, now)) {
         retryAt = openAt(rule, now);
-      } else {
+      } else if (isLimited(rule)) {
         const verdict = await deps.sendGuard.admit(slug, targetId, {
           now,
           perHour: rule.perHour,

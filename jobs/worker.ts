@@ -85,13 +85,18 @@ export interface DeliveryWorker {
 /** Starts a worker on the delivery queue. Errors of single jobs are logged, never thrown from here. */
 export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const { connection, keys, clock, settings } = deps;
-  const letters = new LetterStore(connection, keys, clock, settings.eventLogMax);
-  const log = new DeliveryLog(connection, keys, clock, settings.eventLogMax);
-  const control = new SendingControl(connection, keys, clock);
+  // The stores get their own connection with auto-pipelining: what the jobs in flight ask in the same
+  // tick leaves in one write and comes back in one read. BullMQ keeps `connection` (its scripts, and
+  // the blocking client it duplicates from it).
+  const redis = connection.duplicate({ enableAutoPipelining: true });
+  redis.on('error', (err: Error) => deps.logger.warn({ err: err.message }, 'worker store connection error'));
+  const letters = new LetterStore(redis, keys, clock, settings.eventLogMax);
+  const log = new DeliveryLog(redis, keys, clock, settings.eventLogMax);
+  const control = new SendingControl(redis, keys, clock);
   const queue = new Queue<QueueJobData>(DELIVERY_QUEUE, { connection, prefix: keys.bullPrefix });
-  const planner = new DeliveryPlanner(new PaceBook(connection, keys, clock, deps.random), clock, settings.pacing);
+  const planner = new DeliveryPlanner(new PaceBook(redis, keys, clock, deps.random), clock, settings.pacing);
   const scheduler = createQueueScheduler(queue, settings.retry, clock);
-  const parking = new Parking({ redis: connection, keys, log, planner, scheduler, campaigns: deps.campaigns, control, clock });
+  const parking = new Parking({ redis, keys, log, planner, scheduler, campaigns: deps.campaigns, control, clock });
 
   const renderLetter = createLetterEmailRenderer(settings.emailTemplatesDir, settings);
   const deliver = createDeliverLetterProcessor({
@@ -100,7 +105,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     log,
     control,
     parking,
-    sendGuard: new SendGuard(connection, keys),
+    sendGuard: new SendGuard(redis, keys),
     transport: deps.transport,
     render: renderLetter,
     rateLimitQueue: (ms) => queue.rateLimit(ms),
@@ -112,7 +117,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     metrics: deps.metrics,
   });
   const digest = createSendDigestProcessor({
-    redis: connection,
+    redis,
     keys,
     campaigns: deps.campaigns,
     letters,
@@ -137,7 +142,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   });
 
   const testLetter = createSendTestLetterProcessor({
-    redis: connection,
+    redis,
     keys,
     campaigns: deps.campaigns,
     transport: deps.transport,
@@ -146,7 +151,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   });
 
   const retention = createRetentionProcessor({
-    redis: connection,
+    redis,
     keys,
     campaigns: deps.campaigns,
     letters,
@@ -165,7 +170,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     )
     .catch((err: unknown) => deps.logger.error({ err }, 'could not schedule retention'));
   // Deliveries stored without their job (the web process died between the two) are queued again.
-  const orphanDeps = { redis: connection, keys, campaigns: deps.campaigns, letters, queue, policy: settings.retry, clock, logger: deps.logger };
+  const orphanDeps = { redis, keys, campaigns: deps.campaigns, letters, queue, policy: settings.retry, clock, logger: deps.logger };
   void supporterQueue
     .upsertJobScheduler(
       'orphan-sweep',
@@ -188,7 +193,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   };
 
   // Email to supporters: its own queue, so a backlog of letters never delays a confirmation.
-  const confirmation = new LetterConfirmation({ redis: connection, keys, campaigns: deps.campaigns, letters, log, planner, scheduler, clock });
+  const confirmation = new LetterConfirmation({ redis, keys, campaigns: deps.campaigns, letters, log, planner, scheduler, clock });
   const confirmMail = createConfirmLetterProcessor({
     campaigns: deps.campaigns,
     letters,
@@ -240,6 +245,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     async close() {
       await Promise.all([worker.close(), supporterWorker.close()]);
       await Promise.all([queue.close(), supporterQueue.close()]);
+      await redis.quit().catch(() => redis.disconnect());
     },
   };
 }

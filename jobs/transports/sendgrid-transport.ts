@@ -21,8 +21,10 @@ export function createSendGridTransport(settings: SendGridSettings): MailTranspo
   client.setApiKey(settings.apiKey);
   // setApiKey resets the base URL, so the override comes after it.
   if (settings.apiUrl) client.setDefaultRequest('baseUrl', settings.apiUrl);
-  // axios reads `timeout` from the default request; the client's types do not list it.
-  client.setDefaultRequest({ timeout: settings.timeoutMs } as unknown as Parameters<Client['setDefaultRequest']>[0]);
+  // axios reads `timeout` and `maxRedirects` from the default request; the client's types do not list them.
+  // The Mail Send API answers directly: a redirect (a wrong SENDGRID_API_URL) is reported, not followed,
+  // and without redirects axios uses Node's http module without the follow-redirects wrapper on every send.
+  client.setDefaultRequest({ timeout: settings.timeoutMs, maxRedirects: 0 } as unknown as Parameters<Client['setDefaultRequest']>[0]);
   const mail = new MailService();
   mail.setClient(client);
 
@@ -57,8 +59,9 @@ export function createSendGridTransport(settings: SendGridSettings): MailTranspo
 
 /** Turns what the SendGrid client throws into a SendError with a reason fit to show. */
 export function classifySendGridError(err: unknown): SendError {
-  const e = err as { code?: unknown; message?: string; response?: { headers?: Record<string, unknown>; body?: unknown } };
-  const status = typeof e.code === 'number' ? e.code : undefined;
+  const e = err as { code?: unknown; message?: string; response?: { status?: unknown; headers?: Record<string, unknown>; body?: unknown } };
+  // The client gives 4xx and 5xx answers their status as `code`; anything else it answers (a redirect) keeps axios's response.
+  const status = typeof e.code === 'number' ? e.code : typeof e.response?.status === 'number' ? e.response.status : undefined;
   if (status === undefined) {
     const what = typeof e.code === 'string' ? e.code : (e.message ?? 'unknown error');
     // A refused or unresolved connection sent nothing; a timeout or a reset connection may have.

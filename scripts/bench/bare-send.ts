@@ -10,6 +10,8 @@ const [apiUrl, apiKey, count, concurrency, resultFile] = process.argv.slice(2) a
 const client = new Client();
 client.setApiKey(apiKey);
 client.setDefaultRequest('baseUrl', apiUrl);
+// As the product's transport: no redirects followed (axios then skips its follow-redirects wrapper).
+client.setDefaultRequest({ maxRedirects: 0 } as unknown as Parameters<Client['setDefaultRequest']>[0]);
 const mail = new MailService();
 mail.setClient(client);
 const text = 'Dear Director,\n\n' + 'I am writing about Huang Xueqin and Wang Jianbing. Please release them. '.repeat(28) + '\n\nAna Lima, France';

@@ -5,9 +5,9 @@ import { startChild } from './child-process.js';
 import { fmt, progress, type BenchContext, type Row } from './context.js';
 import { drain } from './drain-run.js';
 
-// Scenario 3: drain 20,000 queued deliveries with pacing off through the real @sendgrid/mail client
-// to the fake API with one worker process, next to a bare loop of sgMail.send; then the same drain
-// with 1, 2 and 3 worker processes (scale-out, informative).
+// Scenario 3: drain 20,000 queued deliveries with pacing off through the product's transport (the
+// real SendGrid client) to the fake API with one worker process, next to a bare loop of sgMail.send;
+// then the same drain with 1, 2 and 3 worker processes (scale-out, informative).
 
 const CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 8);
 
