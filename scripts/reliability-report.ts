@@ -63,7 +63,7 @@ function render(measurements: Measurement[], report: VitestReport | undefined, w
   }
   lines.push('');
   lines.push('Every test runs the real program (`server/main.ts web|worker`) in child processes and counts what a fake SendGrid API (driven by the');
-  lines.push('real SendGrid client) accepted, per letter and recipient. "Emails" are letters to one recipient each (a supporter\'s letter to');
+  lines.push('real `@sendgrid/mail` client) accepted, per letter and recipient. "Emails" are letters to one recipient each (a supporter\'s letter to');
   lines.push('two recipients makes two). _Duplicates_: copies the provider accepted beyond the first. _Flagged_: deliveries marked `possibleDuplicate`');
   lines.push(
     '(shown on the supporter\'s status page as "may receive your letter twice"). _Lost_: accepted emails not recorded sent or never accepted by the provider.',

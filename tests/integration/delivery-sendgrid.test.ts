@@ -4,7 +4,7 @@ import { createSendGridTransport } from '../../jobs/transports/sendgrid-transpor
 import { startFakeSendGrid, type FakeSendGrid } from '../support/fake-sendgrid.js';
 import { createHarness, eventually, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
-// The whole path on real Redis, a real BullMQ worker and the real SendGrid client, talking to
+// The whole path on real Redis, a real BullMQ worker and the real @sendgrid/mail client, talking to
 // a local fake of the SendGrid API.
 
 let h: Harness;
