@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import autocannon from 'autocannon';
 
 // One autocannon run and the figures the table needs.
@@ -16,11 +17,20 @@ export interface LoadResult {
 /** Runs autocannon against `url` with 50 connections (by default) for `duration` s or `amount` requests, counting `expect` as success. */
 export async function load(opts: autocannon.Options & { expect: number }): Promise<LoadResult> {
   const { expect, ...options } = opts;
-  const r = await autocannon({ connections: 50, ...options });
+  // Without a callback autocannon returns its run, which is both a promise and an event emitter.
+  const instance = autocannon({ connections: 50, ...options }) as unknown as Promise<autocannon.Result> & EventEmitter;
+  // autocannon ends a run at its next one-second tick after the last response, and counts that idle
+  // tail in its duration: a run of a fixed number of requests would look up to a second slower. The
+  // rate is taken from the first request's start to the last response instead.
+  let started = 0;
+  let lastResponse = 0;
+  instance.on('start', () => (started = performance.now()));
+  instance.on('response', () => (lastResponse = performance.now()));
+  const r = await instance;
   const codes = r.statusCodeStats as unknown as Record<string, { count: number }>;
   const ok = codes[String(expect)]?.count ?? 0;
   const all = Object.values(codes).reduce((s, c) => s + c.count, 0);
-  const seconds = r.duration;
+  const seconds = started && lastResponse > started ? (lastResponse - started) / 1000 : r.duration;
   return { requests: all, rps: ok / seconds, p50: r.latency.p50, p99: r.latency.p99, errors: all - ok + r.errors + r.timeouts, seconds };
 }
 
