@@ -13,8 +13,10 @@ import { deliveryJobIds, jobsFor, type QueueJobData, type RetryPolicy } from './
 // again at their planned time. It looks only at deliveries that have not moved since they were
 // planned (at writing, or at confirmation): those are queued under their own job id, so a missing
 // job is a lost one. Deliveries given back to their line later (after a hold) carry other job ids and
-// a longer history, and are left alone. Even if a job did exist, the letter goes once: the delivery
-// log lets only one attempt start a send.
+// a longer history, and are left alone. A delivery "retrying" must also have a job (its own, delayed
+// by the processor's backoff): if delaying it failed (Redis went away at that instant) the job may have
+// ended as failed instead, and the delivery is queued again under a fresh job id. Even if a job did
+// exist, the letter goes once: the delivery log lets only one attempt start a send.
 
 export interface OrphanSweepDeps {
   redis: Redis;
@@ -62,22 +64,35 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
       const letter = await deps.letters.get(letterId);
       if (!letter) continue;
       const waiting = letter.deliveries.filter(
-        (d) => NEEDS_JOB.has(d.record.state) && unmovedSincePlanned(d.record.history) && campaign.targetById.get(d.targetId)?.delivery !== 'digest',
+        (d) =>
+          ((NEEDS_JOB.has(d.record.state) && unmovedSincePlanned(d.record.history)) || d.record.state === 'retrying') &&
+          campaign.targetById.get(d.targetId)?.delivery !== 'digest',
       );
       if (!waiting.length) continue;
-      const missing = [];
+      const missing: typeof waiting = [];
       for (const d of waiting) {
-        const found = await Promise.all(deliveryJobIds(letterId, letter.recipients, d.targetId).map((id) => deps.queue.getJob(id)));
-        if (!found.some(Boolean)) missing.push(d);
+        const found = (await Promise.all(deliveryJobIds(letterId, letter.recipients, d.targetId).map((id) => deps.queue.getJob(id)))).filter(
+          (job) => job !== undefined,
+        );
+        // A retrying delivery's job may have ended (failed) instead of being delayed: that is no job either.
+        const live =
+          d.record.state === 'retrying'
+            ? (await Promise.all(found.map((job) => job.getState()))).some((st) => st !== 'failed' && st !== 'completed')
+            : found.length > 0;
+        if (!live) missing.push(d);
       }
       if (!missing.length) continue;
-      const planned = missing.map((d) => ({
+      const plan = (d: (typeof missing)[number]) => ({
         targetId: d.targetId,
-        state: d.record.state as 'queued' | 'waiting',
-        due: d.record.due ?? now,
+        state: (d.record.state === 'waiting' ? 'waiting' : 'queued') as 'queued' | 'waiting',
+        due: d.record.state === 'retrying' ? now : (d.record.due ?? now),
         place: letter.recipients.indexOf(d.targetId),
-      }));
-      await deps.queue.addBulk(jobsFor(campaign.slug, letterId, planned, deps.policy, now));
+      });
+      const planned = missing.filter((d) => d.record.state !== 'retrying').map(plan);
+      const retried = missing.filter((d) => d.record.state === 'retrying').map(plan);
+      // Retrying deliveries get fresh job ids: their old job, failed, still holds its id for a while.
+      if (planned.length) await deps.queue.addBulk(jobsFor(campaign.slug, letterId, planned, deps.policy, now));
+      if (retried.length) await deps.queue.addBulk(jobsFor(campaign.slug, letterId, retried, deps.policy, now, true));
       requeued += missing.length;
       deps.logger.warn(
         { campaign: campaign.slug, letter: letterId, targets: missing.map((d) => d.targetId) },

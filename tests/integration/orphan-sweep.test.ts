@@ -54,4 +54,22 @@ describe('the orphan sweep', () => {
     expect(await sweep()).toEqual({ examined: 2, requeued: 0 });
     await h.closeWorkers();
   });
+
+  it('when a delivery is left retrying without a job (delaying its job failed), then the sweep queues it again and it goes once', async () => {
+    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
+    const draft = { ...validForm({ email: 'retrying@example.net' }), recipients: ['gz-procuratorate'], keepInformed: false } as never;
+    const letter = await h.letters.create(campaign, draft, { 'gz-procuratorate': { state: 'queued' } });
+    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'gz-procuratorate', 'send-started', { attempt: 1, due: 0 });
+    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'gz-procuratorate', 'transient-error', { error: 'The provider answered 503.' });
+    expect((await h.log.get(letter.letterId, 'gz-procuratorate'))!.state).toBe('retrying');
+    clock.at += SWEEP_MIN_AGE_MS + 1000;
+
+    expect((await sweep()).requeued).toBe(1);
+    const mail = recordingTransport();
+    h.startWorker(mail);
+    await eventually(async () => ((await h.log.get(letter.letterId, 'gz-procuratorate'))!.state === 'sent' ? true : undefined));
+    expect(mail.sends.filter((s) => s.email.replyTo.email === 'retrying@example.net')).toHaveLength(1);
+    expect((await sweep()).requeued).toBe(0);
+    await h.closeWorkers();
+  });
 });
