@@ -14,9 +14,10 @@ import { deliveryJobIds, jobsFor, type QueueJobData, type RetryPolicy } from './
 // planned (at writing, or at confirmation): those are queued under their own job id, so a missing
 // job is a lost one. Deliveries given back to their line later (after a hold) carry other job ids and
 // a longer history, and are left alone. A delivery "retrying" must also have a job (its own, delayed
-// by the processor's backoff): if delaying it failed (Redis went away at that instant) the job may have
-// ended as failed instead, and the delivery is queued again under a fresh job id. Even if a job did
-// exist, the letter goes once: the delivery log lets only one attempt start a send.
+// by the processor's backoff). A job that has ended as failed while its delivery still waits (delaying
+// a retry failed as Redis went away, or the processor met an unexpected error) counts as no job. Such
+// deliveries are queued again under fresh job ids. Even if a job did exist, the letter goes once: the
+// delivery log lets only one attempt start a send.
 
 export interface OrphanSweepDeps {
   redis: Redis;
@@ -74,25 +75,19 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
         const found = (await Promise.all(deliveryJobIds(letterId, letter.recipients, d.targetId).map((id) => deps.queue.getJob(id)))).filter(
           (job) => job !== undefined,
         );
-        // A retrying delivery's job may have ended (failed) instead of being delayed: that is no job either.
-        const live =
-          d.record.state === 'retrying'
-            ? (await Promise.all(found.map((job) => job.getState()))).some((st) => st !== 'failed' && st !== 'completed')
-            : found.length > 0;
+        // A job that has ended (failed: delaying a retry failed, or the processor met an unexpected error) is no job either.
+        const live = found.some((job) => !job.finishedOn);
         if (!live) missing.push(d);
       }
       if (!missing.length) continue;
-      const plan = (d: (typeof missing)[number]) => ({
+      const planned = missing.map((d) => ({
         targetId: d.targetId,
         state: (d.record.state === 'waiting' ? 'waiting' : 'queued') as 'queued' | 'waiting',
         due: d.record.state === 'retrying' ? now : (d.record.due ?? now),
         place: letter.recipients.indexOf(d.targetId),
-      });
-      const planned = missing.filter((d) => d.record.state !== 'retrying').map(plan);
-      const retried = missing.filter((d) => d.record.state === 'retrying').map(plan);
-      // Retrying deliveries get fresh job ids: their old job, failed, still holds its id for a while.
-      if (planned.length) await deps.queue.addBulk(jobsFor(campaign.slug, letterId, planned, deps.policy, now));
-      if (retried.length) await deps.queue.addBulk(jobsFor(campaign.slug, letterId, retried, deps.policy, now, true));
+      }));
+      // Fresh job ids: a failed job keeps its id for a while (FINISHED_DELIVERY_JOBS).
+      await deps.queue.addBulk(jobsFor(campaign.slug, letterId, planned, deps.policy, now, true));
       requeued += missing.length;
       deps.logger.warn(
         { campaign: campaign.slug, letter: letterId, targets: missing.map((d) => d.targetId) },

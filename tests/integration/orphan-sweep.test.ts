@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../domain/clock.js';
+import { deliveryJobId } from '../../jobs/delivery-queue.js';
 import { sweepOrphans, SWEEP_MIN_AGE_MS } from '../../jobs/orphan-sweep.js';
 import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, silentLogger, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
@@ -69,6 +70,25 @@ describe('the orphan sweep', () => {
     h.startWorker(mail);
     await eventually(async () => ((await h.log.get(letter.letterId, 'gz-procuratorate'))!.state === 'sent' ? true : undefined));
     expect(mail.sends.filter((s) => s.email.replyTo.email === 'retrying@example.net')).toHaveLength(1);
+    expect((await sweep()).requeued).toBe(0);
+    await h.closeWorkers();
+  });
+
+  it('when a delivery still waits but its job ended as failed, then the sweep queues it again under a fresh id and it goes once', async () => {
+    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
+    const draft = { ...validForm({ email: 'failed-job@example.net' }), recipients: ['embassy-fr'], keepInformed: false } as never;
+    const letter = await h.letters.create(campaign, draft, { 'embassy-fr': { state: 'queued' } });
+    // Its job, under its own id, fails at once (a payload the processor refuses), leaving the delivery queued.
+    await h.queue.add('deliver', { broken: true } as never, { jobId: deliveryJobId(letter.letterId, 'embassy-fr', 0) });
+    const mail = recordingTransport();
+    h.startWorker(mail);
+    await eventually(async () => ((await h.queue.getJob(deliveryJobId(letter.letterId, 'embassy-fr', 0)))?.finishedOn ? true : undefined));
+    expect((await h.log.get(letter.letterId, 'embassy-fr'))!.state).toBe('queued');
+    clock.at += SWEEP_MIN_AGE_MS + 1000;
+
+    expect((await sweep()).requeued).toBe(1);
+    await eventually(async () => ((await h.log.get(letter.letterId, 'embassy-fr'))!.state === 'sent' ? true : undefined));
+    expect(mail.sends.filter((s) => s.email.replyTo.email === 'failed-job@example.net')).toHaveLength(1);
     expect((await sweep()).requeued).toBe(0);
     await h.closeWorkers();
   });
