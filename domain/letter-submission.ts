@@ -3,7 +3,7 @@ import type { DeliveryPlanner, PlannedDelivery } from './delivery-planner.js';
 import { newLetterId } from './ids.js';
 import type { LetterDraft } from './letter-form.js';
 import type { CreatedLetter, LetterMeta, LetterStore } from './letter-store.js';
-import type { SubmissionGuard, SubmissionLimit } from './submission-guard.js';
+import type { Admission, SubmissionGuard, SubmissionLimit } from './submission-guard.js';
 
 // Accepting a letter: make sure it is not a repeat and within the limits, claim one letter per supporter
 // per recipient (one step: submission-guard.ts), plan each delivery (its paced slot or its digest), store
@@ -27,16 +27,8 @@ export class SubmissionUnavailableError extends Error {
   }
 }
 
-export type SubmissionResult =
-  | ({ kind: 'accepted' } & CreatedLetter)
-  /** The same form was sent again: here is the first one's status token. */
-  | { kind: 'repeat'; token: string }
-  /** The same form is being handled by another request right now. */
-  | { kind: 'in-progress' }
-  /** Over a submission limit (per IP or per email address): try again after `retryAfterSeconds`. */
-  | { kind: 'limited'; reason: SubmissionLimit['reason']; retryAfterSeconds: number }
-  /** The supporter already wrote to some of these recipients. */
-  | { kind: 'already-wrote'; taken: { targetId: string; letterId: string }[] };
+/** A letter accepted, or what the guards said instead (a repeat, in progress, over a limit, already written). */
+export type SubmissionResult = ({ kind: 'accepted' } & CreatedLetter) | Exclude<Admission, { kind: 'new' }>;
 
 export interface SubmissionDeps {
   letters: LetterStore;
