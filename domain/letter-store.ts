@@ -139,43 +139,48 @@ export interface CreatedLetter {
 // path's main cost on the web side was building and writing those commands).
 // KEYS: 1 letter, 2 token, 3 counts, 4 stats, 5 this hour's minutes, 6 letter index, 7 events stream,
 //   8 the text's dictionary, 9.. each recipient's digest line (in the order of the recipients in ARGV).
-// ARGV: 1 letter id, 2 now, 3 country ('' when the letter is not counted yet), 4 hour bucket field,
-//   5 day bucket field, 6 day number, 7 minute field, 8 stream cap, 9 '1' to write the token key,
-//   10 the dictionary's bytes ('' when the caller believes it stored), 11 n = number of hash
-//   field/value items, 12..11+n the letter's fields and values, then per recipient its id and its
-//   initial state. Returns 0, having written nothing, when the dictionary is missing and not given.
+// ARGV: 1 letter id, 2 now, 3 the day number for the stats' first day ('' when the letter is not
+//   counted yet), 4 stream cap, 5 '1' to write the token key, 6 the dictionary's bytes ('' when the
+//   caller believes it stored), 7 n = number of hash field/value items, 8..7+n the letter's fields and
+//   values, then m = number of counter changes and m triples (index in KEYS, field, increment), then
+//   per recipient its id and its initial state. Returns 0, having written nothing, when the dictionary
+//   is missing and not given.
 const CREATE_LUA = `
 if redis.call('EXISTS', KEYS[8]) == 0 then
-  if ARGV[10] == '' then return 0 end
-  redis.call('SET', KEYS[8], ARGV[10])
+  if ARGV[6] == '' then return 0 end
+  redis.call('SET', KEYS[8], ARGV[6])
 end
-local n = tonumber(ARGV[11])
+local n = tonumber(ARGV[7])
 local fields = {}
-for i = 12, 11 + n do fields[#fields + 1] = ARGV[i] end
+for i = 8, 7 + n do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
-if ARGV[9] == '1' then redis.call('SET', KEYS[2], ARGV[1]) end
-local recipients = (#ARGV - 11 - n) / 2
+if ARGV[5] == '1' then redis.call('SET', KEYS[2], ARGV[1]) end
+local c = 8 + n
+local m = tonumber(ARGV[c])
+for i = 0, m - 1 do
+  redis.call('HINCRBY', KEYS[tonumber(ARGV[c + 1 + 3 * i])], ARGV[c + 2 + 3 * i], ARGV[c + 3 + 3 * i])
+end
 if ARGV[3] ~= '' then
-  redis.call('HINCRBY', KEYS[3], 'letters', 1)
-  redis.call('HINCRBY', KEYS[3], 'deliveries', recipients)
-  redis.call('HINCRBY', KEYS[3], 'c:' .. ARGV[3], 1)
-  redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
-  redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
-  redis.call('HSETNX', KEYS[4], 'firstDay', ARGV[6])
-  redis.call('HINCRBY', KEYS[5], ARGV[7], 1)
+  redis.call('HSETNX', KEYS[4], 'firstDay', ARGV[3])
   redis.call('EXPIRE', KEYS[5], 7200)
 end
 redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
-for r = 1, recipients do
-  local t = ARGV[11 + n + 2 * r - 1]
-  local state = ARGV[11 + n + 2 * r]
+local r0 = c + 1 + 3 * m
+for r = 1, (#ARGV - r0 + 1) / 2 do
+  local t = ARGV[r0 + 2 * (r - 1)]
+  local state = ARGV[r0 + 2 * (r - 1) + 1]
   if state == 'in-digest' then redis.call('ZADD', KEYS[8 + r], ARGV[2], ARGV[1]) end
-  redis.call('HINCRBY', KEYS[3], 's:' .. state, 1)
-  redis.call('HINCRBY', KEYS[3], 't:' .. t .. ':' .. state, 1)
-  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*', 'l', ARGV[1], 't', t, 'e', 'letter-accepted', 'f', '', 's', state, 'r', '')
+  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[4], '*', 'l', ARGV[1], 't', t, 'e', 'letter-accepted', 'f', '', 's', state, 'r', '')
 end
 return 1
 `;
+
+/** One change to a campaign counter: a field of a hash, and by how much. */
+interface CounterChange {
+  key: string;
+  field: string;
+  by: number;
+}
 
 /** Stores and reads letters. Every method fails only when Redis does. */
 export class LetterStore {
@@ -214,7 +219,6 @@ export class LetterStore {
     const token = locating ? newLetterToken(letterId) : newStatusToken();
     const now = this.clock.now();
     const letterKey = this.keys.letter(letterId);
-    const countsKey = this.keys.counts(campaign.slug);
     const dictionary = textDictionary(campaign, draft.letterLanguage);
     this.dictionaries.set(dictionary.id, dictionary);
     const facts: LetterFacts = {
@@ -238,33 +242,34 @@ export class LetterStore {
 
     // A letter waiting for its writer's confirmation (double opt-in) is counted when confirmed.
     const awaitingConfirmation = draft.recipients.some((t) => planOf(t).state === 'unconfirmed');
-    const hour = Math.floor(now / 3_600_000);
     const keys = [
       letterKey,
       this.keys.token(hashToken(token)),
-      countsKey,
+      this.keys.counts(campaign.slug),
       this.keys.stats(campaign.slug),
-      this.keys.minutes(campaign.slug, hour),
+      this.keys.minutes(campaign.slug, Math.floor(now / 3_600_000)),
       this.keys.letterIndex(campaign.slug),
       this.keys.events(campaign.slug),
       this.keys.textDictionary(dictionary.id),
       ...draft.recipients.map((t) => this.keys.digestPending(campaign.slug, t)),
     ];
+    const changes = [
+      ...(awaitingConfirmation ? [] : this.writtenChanges(campaign.slug, draft.country, draft.recipients.length, now)),
+      ...draft.recipients.flatMap((t) => this.stateChanges(campaign.slug, t, planOf(t).state)),
+    ];
     const pairs = Object.entries(fields).flat();
     const args = (dictionaryBytes: Buffer | '') => [
       letterId,
       now,
-      awaitingConfirmation ? '' : draft.country,
-      `h${hour}:written`,
-      `d${Math.floor(now / 86_400_000)}:written`,
-      Math.floor(now / 86_400_000),
-      `${Math.floor(now / 60_000)}:written`,
+      awaitingConfirmation ? '' : Math.floor(now / 86_400_000),
       this.streamMaxLen,
       // Ids of the older form (32 hex digits) cannot be named by a token: those letters get a token key.
       locating ? '' : '1',
       dictionaryBytes,
       pairs.length,
       ...pairs,
+      changes.length,
+      ...changes.flatMap((ch) => [keys.indexOf(ch.key) + 1, ch.field, ch.by]),
       ...draft.recipients.flatMap((t) => [t, planOf(t).state]),
     ];
     // The dictionary's bytes go along only until this process has seen it stored (the script asks for them if missing).
@@ -276,15 +281,38 @@ export class LetterStore {
     return { letterId, token };
   }
 
-  /** Adds a letter to the campaign's counters (letters, deliveries, country, the time buckets of "written"). */
+  /**
+   * The counter changes of a letter written (`sign` 1) or taken back (-1): letters, deliveries, its
+   * country, and the hour, day and minute buckets of "written".
+   */
+  private writtenChanges(campaign: string, country: string, deliveries: number, at: number, sign = 1): CounterChange[] {
+    const counts = this.keys.counts(campaign);
+    const stats = this.keys.stats(campaign);
+    const hour = Math.floor(at / 3_600_000);
+    return [
+      { key: counts, field: 'letters', by: sign },
+      { key: counts, field: 'deliveries', by: sign * deliveries },
+      { key: counts, field: `c:${country}`, by: sign },
+      { key: stats, field: `h${hour}:written`, by: sign },
+      { key: stats, field: `d${Math.floor(at / 86_400_000)}:written`, by: sign },
+      { key: this.keys.minutes(campaign, hour), field: `${Math.floor(at / 60_000)}:written`, by: sign },
+    ];
+  }
+
+  /** The counter changes of one delivery entering (`sign` 1) or leaving (-1) `state`. */
+  private stateChanges(campaign: string, targetId: string, state: string, sign = 1): CounterChange[] {
+    const counts = this.keys.counts(campaign);
+    return [
+      { key: counts, field: `s:${state}`, by: sign },
+      { key: counts, field: `t:${targetId}:${state}`, by: sign },
+    ];
+  }
+
+  /** Adds a letter to the campaign's counters, in `multi`. */
   private count(multi: ReturnType<Redis['multi']>, campaign: string, country: string, deliveries: number, now: number): void {
-    const countsKey = this.keys.counts(campaign);
-    const statsKey = this.keys.stats(campaign);
-    multi.hincrby(countsKey, 'letters', 1).hincrby(countsKey, 'deliveries', deliveries).hincrby(countsKey, `c:${country}`, 1);
-    multi.hincrby(statsKey, `h${Math.floor(now / 3_600_000)}:written`, 1).hincrby(statsKey, `d${Math.floor(now / 86_400_000)}:written`, 1);
-    multi.hsetnx(statsKey, 'firstDay', String(Math.floor(now / 86_400_000)));
-    const minutesKey = this.keys.minutes(campaign, Math.floor(now / 3_600_000));
-    multi.hincrby(minutesKey, `${Math.floor(now / 60_000)}:written`, 1).expire(minutesKey, 7200);
+    for (const ch of this.writtenChanges(campaign, country, deliveries, now)) multi.hincrby(ch.key, ch.field, ch.by);
+    multi.hsetnx(this.keys.stats(campaign), 'firstDay', String(Math.floor(now / 86_400_000)));
+    multi.expire(this.keys.minutes(campaign, Math.floor(now / 3_600_000)), 7200);
   }
 
   /**
@@ -324,10 +352,9 @@ export class LetterStore {
   async discardUnconfirmed(letterId: string): Promise<boolean> {
     const letter = await this.get(letterId);
     if (!letter || !letter.deliveries.some((d) => d.record.state === 'unconfirmed')) return false;
-    const countsKey = this.keys.counts(letter.campaign);
     const multi = this.redis.multi();
     for (const { targetId, record } of letter.deliveries) {
-      multi.hincrby(countsKey, `s:${record.state}`, -1).hincrby(countsKey, `t:${targetId}:${record.state}`, -1);
+      for (const ch of this.stateChanges(letter.campaign, targetId, record.state, -1)) multi.hincrby(ch.key, ch.field, ch.by);
     }
     await execOrThrow(multi);
     return this.purge(letterId);
@@ -340,21 +367,16 @@ export class LetterStore {
   async discard(campaign: string, letterId: string, token: string): Promise<void> {
     const letter = await this.get(letterId);
     if (!letter) return;
-    const countsKey = this.keys.counts(campaign);
     const multi = this.redis.multi().del(this.keys.letter(letterId)).zrem(this.keys.letterIndex(campaign), letterId);
     if (!letterOfToken(token)) multi.del(this.keys.token(hashToken(token)));
     for (const t of letter.recipients) multi.zrem(this.keys.digestPending(campaign, t), letterId);
     // A letter awaiting confirmation was never counted as written.
-    if (!letter.deliveries.some((d) => d.record.state === 'unconfirmed')) {
-      const statsKey = this.keys.stats(campaign);
-      const at = letter.createdAt;
-      multi.hincrby(countsKey, 'letters', -1).hincrby(countsKey, 'deliveries', -letter.deliveries.length).hincrby(countsKey, `c:${letter.country}`, -1);
-      multi.hincrby(statsKey, `h${Math.floor(at / 3_600_000)}:written`, -1).hincrby(statsKey, `d${Math.floor(at / 86_400_000)}:written`, -1);
-      multi.hincrby(this.keys.minutes(campaign, Math.floor(at / 3_600_000)), `${Math.floor(at / 60_000)}:written`, -1);
-    }
-    for (const { targetId, record } of letter.deliveries) {
-      multi.hincrby(countsKey, `s:${record.state}`, -1).hincrby(countsKey, `t:${targetId}:${record.state}`, -1);
-    }
+    const counted = !letter.deliveries.some((d) => d.record.state === 'unconfirmed');
+    const changes = [
+      ...(counted ? this.writtenChanges(campaign, letter.country, letter.deliveries.length, letter.createdAt, -1) : []),
+      ...letter.deliveries.flatMap(({ targetId, record }) => this.stateChanges(campaign, targetId, record.state, -1)),
+    ];
+    for (const ch of changes) multi.hincrby(ch.key, ch.field, ch.by);
     await execOrThrow(multi);
   }
 
