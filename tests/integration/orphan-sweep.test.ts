@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../domain/clock.js';
 import { deliveryJobId } from '../../jobs/delivery-queue.js';
 import { sweepOrphans, SWEEP_MIN_AGE_MS } from '../../jobs/orphan-sweep.js';
@@ -17,6 +17,8 @@ let h: Harness;
 beforeAll(() => {
   h = createHarness('orphan-sweep', { clock });
 });
+// A failed test must not leave its worker taking the next test's jobs.
+afterEach(() => h.closeWorkers());
 afterAll(() => h.close());
 
 const sweep = () =>
@@ -49,9 +51,11 @@ describe('the orphan sweep', () => {
     const mail = recordingTransport();
     h.startWorker(mail);
     await eventually(async () => (mail.sends.length === 4 ? true : undefined));
+    // The worker records "sent" just after the provider answers.
+    const states = async () => [(await h.log.get(orphan.letterId, 'gz-psb'))!.state, (await h.log.get(orphan.letterId, 'embassy-gb'))!.state];
+    await eventually(async () => ((await states()).every((s) => s === 'sent') ? true : undefined));
     const toOrphan = mail.sends.filter((s) => s.email.replyTo.email === 'orphan@example.net').map((s) => s.email.to.email);
     expect(toOrphan.sort()).toEqual(['embassy-gb@example.org', 'gz-psb@example.org']);
-    expect((await h.log.get(orphan.letterId, 'gz-psb'))!.state).toBe('sent');
     expect(await sweep()).toEqual({ examined: 2, requeued: 0 });
     await h.closeWorkers();
   });
