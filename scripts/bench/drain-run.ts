@@ -10,11 +10,12 @@ import { seedLetters, setQueuePaused } from './seed-letters.js';
 // while `workers` real worker processes start, then released; the rate is taken from the fake
 // provider's receive times, and every delivery must be recorded sent exactly once.
 
-/** The drain's outcome: deliveries, sends per second (first to last receive) and the time it took. */
+/** The drain's outcome: deliveries, sends per second (first to last receive), the time it took and the worker processes' CPU per send. */
 export interface DrainResult {
   deliveries: number;
   sendsPerSecond: number;
   seconds: number;
+  cpuMsPerSend: number;
 }
 
 export const DRAIN_RECIPIENTS = ['gz-psb', 'gz-procuratorate', 'embassy-fr'];
@@ -38,8 +39,10 @@ export async function drain(ctx: BenchContext, p: { prefix: string; letters: num
   const redis = new Redis(ctx.redis.url, { maxRetriesPerRequest: 1 });
   try {
     ctx.fake.reset();
+    const cpu0 = workers.reduce((sum, w) => sum + w.cpuMs(), 0);
     await setQueuePaused(ctx.redis.url, p.prefix, false);
     await ctx.fake.waitFor(deliveries, 600_000);
+    const cpuMs = workers.reduce((sum, w) => sum + w.cpuMs(), 0) - cpu0;
     const times = ctx.fake.times.slice();
     const log = new DeliveryLog(redis, redisKeys(p.prefix), systemClock, 1_000_000);
     const end = Date.now() + 30_000;
@@ -50,7 +53,7 @@ export async function drain(ctx: BenchContext, p: { prefix: string; letters: num
     await new Promise((r) => setTimeout(r, 500));
     if (ctx.fake.times.length !== deliveries) throw new Error(`drain: the provider got ${ctx.fake.times.length} requests for ${deliveries} deliveries`);
     const seconds = (times[times.length - 1]! - times[0]!) / 1000;
-    return { deliveries, sendsPerSecond: (deliveries - 1) / seconds, seconds };
+    return { deliveries, sendsPerSecond: (deliveries - 1) / seconds, seconds, cpuMsPerSend: cpuMs / deliveries };
   } finally {
     redis.disconnect();
     await Promise.all(workers.map((w) => w.stop()));

@@ -3,7 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 // A lean stand-in for SendGrid's v3 Mail Send endpoint for throughput runs: it answers 202 with an
-// X-Message-Id at once and keeps only the receive times (the tests' richer fake keeps every body).
+// X-Message-Id at once and keeps only the receive times and the first body since the last reset
+// (the tests' richer fake keeps every body).
 
 /** The running fake. */
 export interface FakeProvider {
@@ -11,6 +12,8 @@ export interface FakeProvider {
   apiKey: string;
   /** Receive time (ms) of every accepted request since the last reset. */
   times: number[];
+  /** The JSON body of the first accepted request since the last reset (the bare send loop sends its content). */
+  sample: string | undefined;
   /** Resolves once `count` requests arrived since the last reset (rejects after `timeoutMs`). */
   waitFor(count: number, timeoutMs: number): Promise<void>;
   reset(): void;
@@ -20,9 +23,19 @@ export interface FakeProvider {
 /** Starts the fake on a free loopback port. A request with another key gets 401. */
 export async function startFakeProvider(apiKey = 'SG.bench-key'): Promise<FakeProvider> {
   let times: number[] = [];
+  let sample: string | undefined;
+  let sampling = false;
   const server = http.createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] | undefined = sample === undefined && !sampling ? [] : undefined;
+    if (chunks) {
+      sampling = true;
+      req.on('data', (c: Buffer) => chunks.push(c));
+    } else req.resume();
     req.on('end', () => {
+      if (chunks) {
+        sampling = false;
+        if (req.headers.authorization === `Bearer ${apiKey}`) sample = Buffer.concat(chunks).toString('utf8');
+      }
       if (req.headers.authorization !== `Bearer ${apiKey}`) {
         res.writeHead(401, { 'content-type': 'application/json' }).end('{"errors":[{"message":"bad key"}]}');
         return;
@@ -40,6 +53,9 @@ export async function startFakeProvider(apiKey = 'SG.bench-key'): Promise<FakePr
     get times() {
       return times;
     },
+    get sample() {
+      return sample;
+    },
     async waitFor(count, timeoutMs) {
       const end = Date.now() + timeoutMs;
       while (times.length < count) {
@@ -49,6 +65,7 @@ export async function startFakeProvider(apiKey = 'SG.bench-key'): Promise<FakePr
     },
     reset() {
       times = [];
+      sample = undefined;
     },
     close: () =>
       new Promise((resolve) => {
