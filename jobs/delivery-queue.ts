@@ -122,11 +122,16 @@ export function jobsFor(campaign: string, letterId: string, deliveries: readonly
   });
 }
 
-/** A DeliveryScheduler that adds the jobs in one round trip; rejects if Redis does. */
+/**
+ * A DeliveryScheduler that adds the jobs side by side; rejects if Redis does. (Not addBulk: its MULTI
+ * builds an ioredis pipeline that copies every BullMQ script, about 0.06 ms more CPU per letter of three.
+ * If the process dies between two adds, the orphan sweep queues the delivery left without a job.)
+ */
 export function createQueueScheduler(queue: Queue<QueueJobData>, policy: RetryPolicy, clock: Clock): DeliveryScheduler {
   return {
     async schedule(campaign, letterId, deliveries, options) {
-      await queue.addBulk(jobsFor(campaign, letterId, deliveries, policy, clock.now(), options?.fresh));
+      const jobs = jobsFor(campaign, letterId, deliveries, policy, clock.now(), options?.fresh);
+      await Promise.all(jobs.map((j) => queue.add(j.name, j.data, j.opts)));
     },
   };
 }

@@ -39,7 +39,7 @@ const envSchema = z.object({
   SUPPORTER_MAIL_RATE_PER_SECOND: int(1, 10_000).default(2),
   SEND_ATTEMPTS: int(1, 50).default(8),
   SEND_BACKOFF_MS: int(100, 3_600_000).default(30_000),
-  WORKER_CONCURRENCY: int(1, 200).default(8),
+  WORKER_CONCURRENCY: int(1, 200).default(16),
   JOB_LOCK_MS: int(1000, 600_000).default(30_000),
   EVENT_LOG_MAX: int(1000, 100_000_000).default(1_000_000),
   OUTBOX_MAX: int(10, 100_000).default(1000),

@@ -10,7 +10,7 @@ import { drain } from './drain-run.js';
 // sending the same message content as the product (its first request, kept by the fake);
 // then the same drain with 1, 2 and 3 worker processes (scale-out, informative).
 
-const CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 8);
+const CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 16);
 
 export async function drainScenario(ctx: BenchContext): Promise<Row[]> {
   const letters = ctx.quick ? 1000 : 6667;
@@ -34,6 +34,14 @@ export async function drainScenario(ctx: BenchContext): Promise<Row[]> {
       scenario: '3. worker process CPU per send (user + system)',
       product: `${fmt(product.cpuMsPerSend, 2)} ms`,
       baseline: `${fmt(baseline.cpuMsPerSend, 2)} ms in the bare loop`,
+      ratio: '',
+      target: '',
+      pass: null,
+    },
+    {
+      scenario: '3. Redis per send: commands (a script counts with the commands it calls), CPU',
+      product: `${fmt(product.redisCommandsPerSend, 1)}, ${fmt(product.redisCpuMsPerSend, 2)} ms`,
+      baseline: '(none in the bare loop)',
       ratio: '',
       target: '',
       pass: null,
