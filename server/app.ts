@@ -83,6 +83,9 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   const captchaOrigins = deps.config.captcha ? [CAPTCHA_WIDGETS[deps.config.captcha.provider].origin] : [];
   app.disable('x-powered-by');
+  // No ETag on dynamic answers: a page carries one-time form fields, so its hash never matches and hashing
+  // 35 KB cost 5% of a page view; the small JSON answers have max-age. Static files keep their own ETags.
+  app.set('etag', false);
   app.set('trust proxy', deps.config.trustProxy);
   app.set('views', path.join(APP_ROOT, 'views'));
   app.set('view engine', 'ejs');

@@ -82,8 +82,18 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
   // The tally (live counts) is rendered on every view; the rest of a fresh page is cached (see below).
   const tallyFile = path.join(APP_ROOT, 'views', 'partials', 'tally.ejs');
   const renderTally = ejs.compile(readFileSync(tallyFile, 'utf8'), { filename: tallyFile });
-  const tallyHtml = (res: Response, campaign: Campaign, counts: CampaignCounts | null) =>
-    renderTally({ ...res.locals, slug: campaign.slug, goal: campaign.goal, counts, sentCount: sentTotal });
+  // Rendered once per language for each reading of the counts (they are read at most once a second).
+  const tallies = new WeakMap<CampaignCounts, Map<string, string>>();
+  const tallyHtml = (res: Response, campaign: Campaign, counts: CampaignCounts | null) => {
+    const render = () => renderTally({ ...res.locals, slug: campaign.slug, goal: campaign.goal, counts, sentCount: sentTotal });
+    if (!counts) return render();
+    let byLang = tallies.get(counts);
+    if (!byLang) tallies.set(counts, (byLang = new Map()));
+    const lang = languageOf(res);
+    let html = byLang.get(lang);
+    if (html === undefined) byLang.set(lang, (html = render()));
+    return html;
+  };
 
   // A fresh form (a GET, nothing typed yet) is the same for every visitor of one campaign, language and
   // country but for the one-time fields and the counts: it is rendered once with placeholders for

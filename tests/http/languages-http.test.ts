@@ -54,6 +54,15 @@ describe('the pages in each language', () => {
     expect(letter.pageLanguage).toBe(lang);
   });
 
+  it('when the page is viewed in several languages within the same second, then each shows the counts in its own language', async () => {
+    const tallyOf = (html: string) => /<div class="tally"[\s\S]*?<\/div>/.exec(html)?.[0] ?? '';
+    for (const lang of LANGUAGES) {
+      const tally = tallyOf((await request(h.app).get(`${page}?lang=${lang}`).expect(200)).text);
+      expect(tally).toContain(`lang="${lang}"`);
+      expect(tally).toContain(escaped(translator(lang)('tally.goalLabel')));
+    }
+  });
+
   it('when the browser prefers Traditional Chinese and no choice was made, then the page is in Traditional Chinese; a chosen language is kept by cookie', async () => {
     const zh = await request(h.app).get(page).set('Accept-Language', 'zh-TW,zh;q=0.9').expect(200);
     expect(zh.text).toContain('<html lang="zh-Hant">');
