@@ -7,7 +7,22 @@ import type { RedisKeys } from './redis-keys.js';
 
 // The delivery log as CSV rows, one per letter and recipient, read from Redis in batches so memory
 // stays flat however many letters a campaign has: the campaign's letter index is walked by time,
-// each batch of letters is loaded in one pipeline, and nothing is kept once its rows are yielded.
+// each batch of letters is loaded in one pipeline (each letter without its text, which no row shows),
+// and nothing is kept once its rows are yielded.
+
+// One letter's hash without its text (z: compressed, bo: the older plain form), as a flat list.
+const LETTER_WITHOUT_TEXT_LUA = `
+local flat = redis.call('HGETALL', KEYS[1])
+local kept = {}
+for i = 1, #flat, 2 do
+  if flat[i] ~= 'z' and flat[i] ~= 'bo' then
+    kept[#kept + 1] = flat[i]
+    kept[#kept + 1] = flat[i + 1]
+  end
+end
+return kept
+`;
+const LETTER_WITHOUT_TEXT = 'appealLettersWithoutText';
 
 /** Which deliveries to export. */
 export interface ExportFilter {
@@ -133,14 +148,18 @@ export async function* exportDeliveryBatches(
       skip = atLast;
     }
 
-    const pipeline = redis.pipeline();
-    for (const id of ids) pipeline.hgetall(keys.letter(id));
+    if (!(LETTER_WITHOUT_TEXT in redis)) redis.defineCommand(LETTER_WITHOUT_TEXT, { numberOfKeys: 1, lua: LETTER_WITHOUT_TEXT_LUA });
+    const pipeline = redis.pipeline() as unknown as Record<string, (key: string) => unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
+    for (const id of ids) pipeline[LETTER_WITHOUT_TEXT]!(keys.letter(id));
     const results = (await pipeline.exec()) ?? [];
     const rows: DeliveryExportRow[] = [];
     for (let i = 0; i < ids.length; i++) {
-      const [err, hash] = results[i] ?? [new Error('missing pipeline reply'), null];
+      const [err, flatHash] = results[i] ?? [new Error('missing pipeline reply'), null];
       if (err) throw err;
-      rowsOfLetter(ids[i]!, hash as Record<string, string>, campaign, filter, rows);
+      const hash: Record<string, string> = {};
+      const list = flatHash as string[];
+      for (let j = 0; j < list.length; j += 2) hash[list[j]!] = list[j + 1]!;
+      rowsOfLetter(ids[i]!, hash, campaign, filter, rows);
     }
     yield rows;
     if (ids.length < batchSize) return;
