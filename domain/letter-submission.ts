@@ -67,14 +67,16 @@ export async function submitLetter(
     if (campaign.confirmWriters?.enabled) {
       // Double opt-in: nothing is planned or queued until the writer confirms their address.
       const plans = Object.fromEntries(draft.recipients.map((t) => [t, { state: 'unconfirmed' as const }]));
-      created = await deps.letters.create(campaign, draft, plans, letterId, meta);
-      await deps.requestConfirmation(campaign.slug, letterId, campaign.confirmWriters.expireDays);
+      const stored = (created = await deps.letters.create(campaign, draft, plans, letterId, meta));
+      await together(
+        deps.requestConfirmation(campaign.slug, letterId, campaign.confirmWriters.expireDays),
+        submissionId && deps.guard.completeSubmission(submissionId, stored.token),
+      );
     } else {
       const plans = await deps.planner.plan(campaign, draft.recipients);
-      created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId, meta);
-      await deps.scheduler.schedule(campaign.slug, letterId, plans);
+      const stored = (created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId, meta));
+      await together(deps.scheduler.schedule(campaign.slug, letterId, plans), submissionId && deps.guard.completeSubmission(submissionId, stored.token));
     }
-    if (submissionId) await deps.guard.completeSubmission(submissionId, created.token);
     return { kind: 'accepted', ...created };
   } catch (err) {
     // Give everything back; a slot reserved for this letter simply stays unused.
@@ -83,4 +85,14 @@ export async function submitLetter(
     if (submissionId) await deps.guard.abandonSubmission(submissionId).catch(() => undefined);
     throw new SubmissionUnavailableError(err);
   }
+}
+
+/**
+ * Waits for both (queueing the letter and recording the form's outcome need not wait for each other),
+ * then rejects with the first failure: the clean-up must not start while the other is still writing.
+ */
+async function together(a: Promise<unknown>, b: Promise<unknown> | undefined | ''): Promise<void> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
 }
