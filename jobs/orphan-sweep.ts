@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
 import type { Clock } from '../domain/clock.js';
+import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 import { deliveryJobIds, jobsFor, type QueueJobData, type RetryPolicy } from './delivery-queue.js';
@@ -16,14 +17,17 @@ import { deliveryJobIds, jobsFor, type QueueJobData, type RetryPolicy } from './
 // a longer history, and are left alone. A delivery "retrying" must also have a job (its own, delayed
 // by the processor's backoff). A job that has ended as failed while its delivery still waits (delaying
 // a retry failed as Redis went away, or the processor met an unexpected error) counts as no job. Such
-// deliveries are queued again under fresh job ids. Even if a job did exist, the letter goes once: the
-// delivery log lets only one attempt start a send.
+// deliveries are queued again under the ids "<job id>.s1", ".s2", ".s3", which later sweeps look for
+// too; when all three have failed as well, the failure is not passing and the delivery is marked
+// failed with the last job's reason. Even if a job did exist, the letter goes once: the delivery log
+// lets only one attempt start a send.
 
 export interface OrphanSweepDeps {
   redis: Redis;
   keys: RedisKeys;
   campaigns: CampaignRegistry;
   letters: LetterStore;
+  log: DeliveryLog;
   queue: Queue<QueueJobData>;
   policy: RetryPolicy;
   clock: Clock;
@@ -37,6 +41,14 @@ export const SWEEP_WINDOW_MS = 24 * 3_600_000;
 /** Letters looked at per run at the most. */
 const MAX_PER_RUN = 20_000;
 
+/** How many times the sweep queues one delivery again before it gives up on it. */
+export const SWEEP_REQUEUES_MAX = 3;
+
+/** The id of the sweep's `n`th job (1-based) for the delivery whose own job id is `jobId`. */
+export function sweepJobId(jobId: string, n: number): string {
+  return `${jobId}.s${n}`;
+}
+
 /** States in which a delivery just planned must have a job waiting for it. */
 const NEEDS_JOB = new Set(['queued', 'waiting']);
 
@@ -45,11 +57,16 @@ function unmovedSincePlanned(history: readonly { state: string }[]): boolean {
   return history.length === 1 || (history.length === 2 && history[0]!.state === 'unconfirmed');
 }
 
-/** Queues again every recent delivery that is waiting without a job; returns how many letters were looked at and deliveries re-queued. */
-export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: number; requeued: number }> {
+/**
+ * Queues again every recent delivery that is waiting without a job, and marks failed those whose
+ * jobs the sweep queued failed SWEEP_REQUEUES_MAX times; returns how many letters were looked at,
+ * deliveries re-queued and deliveries given up. Rejects if Redis does (the next run goes on).
+ */
+export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: number; requeued: number; gaveUp: number }> {
   const now = deps.clock.now();
   let examined = 0;
   let requeued = 0;
+  let gaveUp = 0;
   for (const campaign of deps.campaigns.list()) {
     if (examined >= MAX_PER_RUN) break;
     // A busy day holds more letters than one run looks at: each run goes on from where the last one
@@ -70,31 +87,38 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
           campaign.targetById.get(d.targetId)?.delivery !== 'digest',
       );
       if (!waiting.length) continue;
-      const missing: typeof waiting = [];
+      const jobs = [];
       for (const d of waiting) {
-        const found = (await Promise.all(deliveryJobIds(letterId, letter.recipients, d.targetId).map((id) => deps.queue.getJob(id)))).filter(
-          (job) => job !== undefined,
-        );
+        const own = deliveryJobIds(letterId, letter.recipients, d.targetId);
+        const ids = [...own, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(own[0]!, i + 1))];
+        const found = await Promise.all(ids.map((id) => deps.queue.getJob(id)));
         // A job that has ended (failed: delaying a retry failed, or the processor met an unexpected error) is no job either.
-        const live = found.some((job) => !job.finishedOn);
-        if (!live) missing.push(d);
+        if (found.some((job) => job !== undefined && !job.finishedOn)) continue;
+        const next = found.findIndex((job, i) => i >= own.length && job === undefined);
+        if (next < 0) {
+          // Every job the sweep queued failed too: the failure does not pass, so it is recorded, not repeated.
+          const last = found[found.length - 1]!;
+          const reason = `Its job kept failing before the letter could be sent (${SWEEP_REQUEUES_MAX} times queued again); last error: ${last.failedReason ?? 'unknown'}`;
+          const applied = await deps.log.apply(campaign.slug, letterId, d.targetId, 'permanent-error', { error: reason });
+          if (applied.applied) gaveUp++;
+          deps.logger.error({ campaign: campaign.slug, letter: letterId, target: d.targetId, reason }, 'delivery given up after its jobs kept failing');
+          continue;
+        }
+        const planned = {
+          targetId: d.targetId,
+          state: (d.record.state === 'waiting' ? 'waiting' : 'queued') as 'queued' | 'waiting',
+          due: d.record.state === 'retrying' ? now : (d.record.due ?? now),
+          place: letter.recipients.indexOf(d.targetId),
+        };
+        // Not the delivery's own id: a failed job keeps its id for a while (FINISHED_DELIVERY_JOBS).
+        for (const job of jobsFor(campaign.slug, letterId, [planned], deps.policy, now)) jobs.push({ ...job, opts: { ...job.opts, jobId: ids[next]! } });
       }
-      if (!missing.length) continue;
-      const planned = missing.map((d) => ({
-        targetId: d.targetId,
-        state: (d.record.state === 'waiting' ? 'waiting' : 'queued') as 'queued' | 'waiting',
-        due: d.record.state === 'retrying' ? now : (d.record.due ?? now),
-        place: letter.recipients.indexOf(d.targetId),
-      }));
-      // Fresh job ids: a failed job keeps its id for a while (FINISHED_DELIVERY_JOBS).
-      await deps.queue.addBulk(jobsFor(campaign.slug, letterId, planned, deps.policy, now, true));
-      requeued += missing.length;
-      deps.logger.warn(
-        { campaign: campaign.slug, letter: letterId, targets: missing.map((d) => d.targetId) },
-        'deliveries found without a job were queued again',
-      );
+      if (!jobs.length) continue;
+      await deps.queue.addBulk(jobs);
+      requeued += jobs.length;
+      deps.logger.warn({ campaign: campaign.slug, letter: letterId, jobs: jobs.map((j) => j.opts.jobId) }, 'deliveries found without a job were queued again');
     }
     if (examined >= MAX_PER_RUN) break;
   }
-  return { examined, requeued };
+  return { examined, requeued, gaveUp };
 }

@@ -170,7 +170,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     )
     .catch((err: unknown) => deps.logger.error({ err }, 'could not schedule retention'));
   // Deliveries stored without their job (the web process died between the two) are queued again.
-  const orphanDeps = { redis, keys, campaigns: deps.campaigns, letters, queue, policy: settings.retry, clock, logger: deps.logger };
+  const orphanDeps = { redis, keys, campaigns: deps.campaigns, letters, log, queue, policy: settings.retry, clock, logger: deps.logger };
   void supporterQueue
     .upsertJobScheduler(
       'orphan-sweep',

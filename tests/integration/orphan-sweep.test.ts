@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../domain/clock.js';
 import { deliveryJobId } from '../../jobs/delivery-queue.js';
-import { sweepOrphans, SWEEP_MIN_AGE_MS } from '../../jobs/orphan-sweep.js';
+import { sweepJobId, sweepOrphans, SWEEP_MIN_AGE_MS, SWEEP_REQUEUES_MAX } from '../../jobs/orphan-sweep.js';
 import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, silentLogger, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
 
@@ -27,6 +27,7 @@ const sweep = () =>
     keys: h.t.keys,
     campaigns: h.campaigns,
     letters: h.letters,
+    log: h.log,
     queue: h.queue,
     policy: h.config.delivery,
     clock,
@@ -43,9 +44,9 @@ describe('the orphan sweep', () => {
     const queued = await h.queue.count();
 
     // Too young: the request that stored it may still be queueing.
-    expect(await sweep()).toEqual({ examined: 0, requeued: 0 });
+    expect(await sweep()).toEqual({ examined: 0, requeued: 0, gaveUp: 0 });
     clock.at += SWEEP_MIN_AGE_MS + 1000;
-    expect(await sweep()).toEqual({ examined: 2, requeued: 2 });
+    expect(await sweep()).toEqual({ examined: 2, requeued: 2, gaveUp: 0 });
     expect(await h.queue.count()).toBe(queued + 2);
 
     const mail = recordingTransport();
@@ -56,7 +57,7 @@ describe('the orphan sweep', () => {
     await eventually(async () => ((await states()).every((s) => s === 'sent') ? true : undefined));
     const toOrphan = mail.sends.filter((s) => s.email.replyTo.email === 'orphan@example.net').map((s) => s.email.to.email);
     expect(toOrphan.sort()).toEqual(['embassy-gb@example.org', 'gz-psb@example.org']);
-    expect(await sweep()).toEqual({ examined: 2, requeued: 0 });
+    expect(await sweep()).toEqual({ examined: 2, requeued: 0, gaveUp: 0 });
     await h.closeWorkers();
   });
 
@@ -95,5 +96,48 @@ describe('the orphan sweep', () => {
     expect(mail.sends.filter((s) => s.email.replyTo.email === 'failed-job@example.net')).toHaveLength(1);
     expect((await sweep()).requeued).toBe(0);
     await h.closeWorkers();
+  });
+
+  it('when a waiting delivery was queued again after its job failed, then later sweeps find that job and queue nothing more', async () => {
+    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
+    const draft = { ...validForm({ email: 'later@example.net' }), recipients: ['embassy-gb'], keepInformed: false } as never;
+    const due = clock.at + 6 * 3_600_000;
+    const letter = await h.letters.create(campaign, draft, { 'embassy-gb': { state: 'waiting', due } });
+    await h.queue.add('deliver', { broken: true } as never, { jobId: deliveryJobId(letter.letterId, 'embassy-gb', 0) });
+    h.startWorker(recordingTransport());
+    await eventually(async () => ((await h.queue.getJob(deliveryJobId(letter.letterId, 'embassy-gb', 0)))?.finishedOn ? true : undefined));
+    await h.closeWorkers();
+    clock.at += SWEEP_MIN_AGE_MS + 1000;
+    const delayedBefore = await h.queue.getDelayedCount();
+
+    expect((await sweep()).requeued).toBe(1);
+    expect(await h.queue.getJob(sweepJobId(deliveryJobId(letter.letterId, 'embassy-gb', 0), 1))).toBeDefined();
+    // Every five minutes, as the worker runs it: the job queued by the first sweep is still waiting for its slot.
+    for (let run = 0; run < 3; run++) {
+      clock.at += 5 * 60_000;
+      expect((await sweep()).requeued).toBe(0);
+    }
+    expect(await h.queue.getDelayedCount()).toBe(delayedBefore + 1);
+  });
+
+  it('when the jobs the sweep queued failed too, then the delivery is marked failed with their reason and nothing more is queued', async () => {
+    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
+    const draft = { ...validForm({ email: 'stuck@example.net' }), recipients: ['gz-psb'], keepInformed: false } as never;
+    const letter = await h.letters.create(campaign, draft, { 'gz-psb': { state: 'queued' } });
+    // The delivery's own job and the three the sweep would queue, all refused by the processor.
+    const own = deliveryJobId(letter.letterId, 'gz-psb', 0);
+    const ids = [own, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(own, i + 1))];
+    for (const jobId of ids) await h.queue.add('deliver', { broken: true } as never, { jobId });
+    h.startWorker(recordingTransport());
+    await eventually(async () => ((await Promise.all(ids.map((id) => h.queue.getJob(id)))).every((j) => j?.finishedOn) ? true : undefined));
+    await h.closeWorkers();
+    clock.at += SWEEP_MIN_AGE_MS + 1000;
+
+    expect(await sweep()).toMatchObject({ requeued: 0, gaveUp: 1 });
+    const record = (await h.log.get(letter.letterId, 'gz-psb'))!;
+    expect(record.state).toBe('failed');
+    expect(record.error).toMatch(/kept failing before the letter could be sent \(3 times queued again\); last error: Invalid delivery job payload/);
+    clock.at += 5 * 60_000;
+    expect(await sweep()).toMatchObject({ requeued: 0, gaveUp: 0 });
   });
 });
