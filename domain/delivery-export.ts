@@ -128,6 +128,7 @@ export async function* exportDeliveryBatches(
   filter: ExportFilter = {},
   batchSize = EXPORT_BATCH_SIZE,
 ): AsyncGenerator<DeliveryExportRow[]> {
+  if (!(LETTER_WITHOUT_TEXT in redis)) redis.defineCommand(LETTER_WITHOUT_TEXT, { numberOfKeys: 1, lua: LETTER_WITHOUT_TEXT_LUA });
   const index = keys.letterIndex(campaign.slug);
   const max = filter.to !== undefined ? `(${filter.to}` : '+inf';
   // Keyset paging: start at the last score seen, skipping the letters already read at that score
@@ -148,7 +149,6 @@ export async function* exportDeliveryBatches(
       skip = atLast;
     }
 
-    if (!(LETTER_WITHOUT_TEXT in redis)) redis.defineCommand(LETTER_WITHOUT_TEXT, { numberOfKeys: 1, lua: LETTER_WITHOUT_TEXT_LUA });
     const pipeline = redis.pipeline() as unknown as Record<string, (key: string) => unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
     for (const id of ids) pipeline[LETTER_WITHOUT_TEXT]!(keys.letter(id));
     const results = (await pipeline.exec()) ?? [];

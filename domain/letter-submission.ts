@@ -67,15 +67,15 @@ export async function submitLetter(
     if (campaign.confirmWriters?.enabled) {
       // Double opt-in: nothing is planned or queued until the writer confirms their address.
       const plans = Object.fromEntries(draft.recipients.map((t) => [t, { state: 'unconfirmed' as const }]));
-      const stored = (created = await deps.letters.create(campaign, draft, plans, letterId, meta));
+      created = await deps.letters.create(campaign, draft, plans, letterId, meta);
       await together(
         deps.requestConfirmation(campaign.slug, letterId, campaign.confirmWriters.expireDays),
-        submissionId && deps.guard.completeSubmission(submissionId, stored.token),
+        submissionId && deps.guard.completeSubmission(submissionId, created.token),
       );
     } else {
       const plans = await deps.planner.plan(campaign, draft.recipients);
-      const stored = (created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId, meta));
-      await together(deps.scheduler.schedule(campaign.slug, letterId, plans), submissionId && deps.guard.completeSubmission(submissionId, stored.token));
+      created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId, meta);
+      await together(deps.scheduler.schedule(campaign.slug, letterId, plans), submissionId && deps.guard.completeSubmission(submissionId, created.token));
     }
     return { kind: 'accepted', ...created };
   } catch (err) {
