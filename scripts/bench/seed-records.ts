@@ -5,9 +5,11 @@ import { initialDeliveryJson } from '../../domain/delivery-log.js';
 import { newLetterId } from '../../domain/ids.js';
 import type { RedisKeys } from '../../domain/redis-keys.js';
 
-// Many delivery records fast, for the dashboard and export at scale: pipelined writes in the shape
-// LetterStore.create and the delivery log leave (the letter hash with one "d:<target>" record per
-// recipient, the campaign's letter index, and the counters the dashboard reads), not through HTTP.
+// Many delivery records fast, for the dashboard and export at scale: pipelined writes, not through
+// HTTP, of the letter hash in its older layout (separate fields and the plain text in "bo", which
+// the product still reads; LetterStore.create now packs the fields into "w" and compresses the text),
+// with one "d:<target>" record per recipient as the delivery log leaves it, the campaign's letter
+// index, and the counters the dashboard reads. The export reads neither form of the text.
 
 const COUNTRIES = ['FR', 'GB', 'US', 'DE', 'NL', 'CA', 'AU', 'TW'];
 const DAY = 86_400_000;
