@@ -263,7 +263,6 @@ export class LetterStore {
       now,
       awaitingConfirmation ? '' : Math.floor(now / 86_400_000),
       this.streamMaxLen,
-      // Ids of the older form (32 hex digits) cannot be named by a token: those letters get a token key.
       locating ? '' : '1',
       dictionaryBytes,
       pairs.length,

@@ -94,12 +94,15 @@ async function main(): Promise<void> {
 }
 
 async function startWeb(config: Config, campaigns: CampaignRegistry, keys: ReturnType<typeof redisKeys>, logger: Logger, metrics?: Registry): Promise<Stopper> {
-  const redis = webRedis(config.redisUrl);
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'web redis connection error'));
-  await whenReady(redis).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
-  const queueRedis = webRedis(config.redisUrl);
-  queueRedis.on('error', (err) => logger.warn({ err: err.message }, 'web queue redis connection error'));
-  await whenReady(queueRedis).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
+  // One connection for the app's own commands, one for the queues (see buildAppDeps); the process exits if either cannot connect.
+  const connect = async (name: string) => {
+    const connection = webRedis(config.redisUrl);
+    connection.on('error', (err) => logger.warn({ err: err.message }, `web ${name} connection error`));
+    await whenReady(connection).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
+    return connection;
+  };
+  const redis = await connect('redis');
+  const queueRedis = await connect('queue redis');
   if (!config.admin) logger.warn('the campaigner dashboard (/admin) is off: set ADMIN_PASSWORD or ADMIN_PASSWORD_HASH (and SESSION_SECRET) to turn it on');
   const { deps, queue, supporterQueue } = buildAppDeps({ config, campaigns, redis, queueRedis, keys, logger, clock: systemClock });
   if (metrics) deps.metrics = metrics;

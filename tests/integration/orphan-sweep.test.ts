@@ -34,6 +34,13 @@ const sweep = () =>
     logger: silentLogger,
   });
 
+/** Queues jobs under `ids` with a payload the processor refuses, and resolves once a worker (sending through `mail`) has failed them all. */
+async function failJobs(ids: readonly string[], mail = recordingTransport()): Promise<void> {
+  for (const jobId of ids) await h.queue.add('deliver', { broken: true } as never, { jobId });
+  h.startWorker(mail);
+  await eventually(async () => ((await Promise.all(ids.map((id) => h.queue.getJob(id)))).every((j) => j?.finishedOn) ? true : undefined));
+}
+
 describe('the orphan sweep', () => {
   it('when a letter was stored but its jobs never queued, then the sweep queues exactly its deliveries, they go once, and a second sweep finds nothing', async () => {
     const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
@@ -84,10 +91,8 @@ describe('the orphan sweep', () => {
     const draft = { ...validForm({ email: 'failed-job@example.net' }), recipients: ['embassy-fr'], keepInformed: false } as never;
     const letter = await h.letters.create(campaign, draft, { 'embassy-fr': { state: 'queued' } });
     // Its job, under its own id, fails at once (a payload the processor refuses), leaving the delivery queued.
-    await h.queue.add('deliver', { broken: true } as never, { jobId: deliveryJobId(letter.letterId, 'embassy-fr', 0) });
     const mail = recordingTransport();
-    h.startWorker(mail);
-    await eventually(async () => ((await h.queue.getJob(deliveryJobId(letter.letterId, 'embassy-fr', 0)))?.finishedOn ? true : undefined));
+    await failJobs([deliveryJobId(letter.letterId, 'embassy-fr', 0)], mail);
     expect((await h.log.get(letter.letterId, 'embassy-fr'))!.state).toBe('queued');
     clock.at += SWEEP_MIN_AGE_MS + 1000;
 
@@ -103,9 +108,7 @@ describe('the orphan sweep', () => {
     const draft = { ...validForm({ email: 'later@example.net' }), recipients: ['embassy-gb'], keepInformed: false } as never;
     const due = clock.at + 6 * 3_600_000;
     const letter = await h.letters.create(campaign, draft, { 'embassy-gb': { state: 'waiting', due } });
-    await h.queue.add('deliver', { broken: true } as never, { jobId: deliveryJobId(letter.letterId, 'embassy-gb', 0) });
-    h.startWorker(recordingTransport());
-    await eventually(async () => ((await h.queue.getJob(deliveryJobId(letter.letterId, 'embassy-gb', 0)))?.finishedOn ? true : undefined));
+    await failJobs([deliveryJobId(letter.letterId, 'embassy-gb', 0)]);
     await h.closeWorkers();
     clock.at += SWEEP_MIN_AGE_MS + 1000;
     const delayedBefore = await h.queue.getDelayedCount();
@@ -127,9 +130,7 @@ describe('the orphan sweep', () => {
     // The delivery's own job and the three the sweep would queue, all refused by the processor.
     const own = deliveryJobId(letter.letterId, 'gz-psb', 0);
     const ids = [own, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(own, i + 1))];
-    for (const jobId of ids) await h.queue.add('deliver', { broken: true } as never, { jobId });
-    h.startWorker(recordingTransport());
-    await eventually(async () => ((await Promise.all(ids.map((id) => h.queue.getJob(id)))).every((j) => j?.finishedOn) ? true : undefined));
+    await failJobs(ids);
     await h.closeWorkers();
     clock.at += SWEEP_MIN_AGE_MS + 1000;
 
