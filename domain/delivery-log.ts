@@ -59,7 +59,7 @@ export interface TransitionDetails {
 const DETAIL_FIELDS = { attempt: 'a', messageId: 'm', error: 'e', due: 'd', digestDate: 'g', note: 'n', possibleDuplicate: 'x', op: 'o' } as const;
 
 export type TransitionResult =
-  | { applied: true; from: DeliveryState; to: DeliveryState; repeated?: true }
+  | { applied: true; from: DeliveryState; to: DeliveryState; repeated?: true; /** The time recorded for the move (ms). */ at: number }
   | { applied: false; reason: 'missing' }
   | { applied: false; reason: 'not-allowed'; from: DeliveryState };
 
@@ -307,8 +307,8 @@ export class DeliveryLog {
     );
     if (status === 'missing') return { applied: false, reason: 'missing' };
     if (status === 'not-allowed') return { applied: false, reason: 'not-allowed', from: prev as DeliveryState };
-    if (status === 'repeat') return { applied: true, from: prev as DeliveryState, to, repeated: true };
-    return { applied: true, from: prev as DeliveryState, to };
+    if (status === 'repeat') return { applied: true, from: prev as DeliveryState, to, repeated: true, at: now };
+    return { applied: true, from: prev as DeliveryState, to, at: now };
   }
 
   /** One delivery's record, or undefined when the letter or the recipient is unknown. */

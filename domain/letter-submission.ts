@@ -13,10 +13,10 @@ import type { Admission, SubmissionGuard, SubmissionLimit } from './submission-g
 export interface DeliveryScheduler {
   /**
    * Adds one job per individual delivery, delayed to its slot, and makes sure each digest has its job;
-   * rejects when the queue cannot take them. `fresh` gives the jobs new ids (for letters given back
-   * to their line while their old job may still be finishing).
+   * rejects when the queue cannot take them. `releasedAt` (the time the delivery log recorded a letter's
+   * release from a hold) gives the jobs ids of their own, as the old job may still be finishing.
    */
-  schedule(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[], options?: { fresh?: boolean }): Promise<void>;
+  schedule(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[], options?: { releasedAt?: number }): Promise<void>;
 }
 
 /** The letter could not be accepted right now (Redis or the queue is unavailable); nothing was kept. */

@@ -51,6 +51,15 @@ export function deliveryJobId(letterId: string, targetId: string, place?: number
   return place === undefined || place < 0 ? `${letterId}.${targetId}` : `${letterId}.${place}`;
 }
 
+/**
+ * The id of the job for a delivery given back to its line at `releasedAt` (after a hold): its own id
+ * and `.r<time in base 36>`. Not its own id, as the job that parked it may still be finishing; derived
+ * from the time the delivery log recorded for the release, so the orphan sweep can find it.
+ */
+export function releaseJobId(jobId: string, releasedAt: number): string {
+  return `${jobId}.r${releasedAt.toString(36)}`;
+}
+
 /** Every id a delivery's job may have (see deliveryJobId), for finding it. */
 export function deliveryJobIds(letterId: string, recipients: readonly string[], targetId: string): string[] {
   const place = recipients.indexOf(targetId);
@@ -100,10 +109,10 @@ export function createDeliveryQueue(connection: Redis, keys: RedisKeys): Queue<Q
 
 /**
  * The jobs for planned deliveries: each delayed to its slot (its job id by its place, when the plan
- * has one), and one per digest period. `fresh` gives deliver jobs new ids, for letters given back
- * to their line while their old job may still be finishing.
+ * has one), and one per digest period. With `releasedAt`, deliver jobs get the ids of deliveries
+ * given back to their line at that time (releaseJobId).
  */
-export function jobsFor(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[], policy: RetryPolicy, now: number, fresh = false) {
+export function jobsFor(campaign: string, letterId: string, deliveries: readonly PlannedDelivery[], policy: RetryPolicy, now: number, releasedAt?: number) {
   return deliveries.map((d) => {
     const delay = Math.max(0, d.due - now);
     if (d.state === 'in-digest' && d.digestPeriod) {
@@ -117,7 +126,7 @@ export function jobsFor(campaign: string, letterId: string, deliveries: readonly
     return {
       name: 'deliver',
       data: { l: letterId, t: d.targetId } satisfies DeliveryJob,
-      opts: { delay, jobId: fresh ? `${jobId}.r${now.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}` : jobId },
+      opts: { delay, jobId: releasedAt === undefined ? jobId : releaseJobId(jobId, releasedAt) },
     };
   });
 }
@@ -130,7 +139,7 @@ export function jobsFor(campaign: string, letterId: string, deliveries: readonly
 export function createQueueScheduler(queue: Queue<QueueJobData>, policy: RetryPolicy, clock: Clock): DeliveryScheduler {
   return {
     async schedule(campaign, letterId, deliveries, options) {
-      const jobs = jobsFor(campaign, letterId, deliveries, policy, clock.now(), options?.fresh);
+      const jobs = jobsFor(campaign, letterId, deliveries, policy, clock.now(), options?.releasedAt);
       await Promise.all(jobs.map((j) => queue.add(j.name, j.data, j.opts)));
     },
   };

@@ -6,16 +6,17 @@ import type { Clock } from '../domain/clock.js';
 import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
-import { deliveryJobIds, jobsFor, type QueueJobData, type RetryPolicy } from './delivery-queue.js';
+import { deliveryJobIds, jobsFor, releaseJobId, type QueueJobData, type RetryPolicy } from './delivery-queue.js';
 
 // A letter is stored, then its jobs are queued. If the web process dies between the two (a crash,
 // a kill, Redis going away at that instant), the letter exists with deliveries "queued" or "waiting"
 // and no job to send them. This sweep finds such deliveries among recent letters and queues them
-// again at their planned time. It looks only at deliveries that have not moved since they were
-// planned (at writing, or at confirmation): those are queued under their own job id, so a missing
-// job is a lost one. Deliveries given back to their line later (after a hold) carry other job ids and
-// a longer history, and are left alone. A delivery "retrying" must also have a job (its own, delayed
-// by the processor's backoff). A job that has ended as failed while its delivery still waits (delaying
+// again at their planned time. It looks at deliveries that have not moved since they were planned
+// (at writing, or at confirmation), and at those whose last move was a release from a hold: the first
+// are queued under their own job id, the others under the id their release's recorded time gives
+// (releaseJobId), so a missing job is a lost one. (A delivery moved later, e.g. rescheduled by the
+// processor, keeps the job that moved it.) A delivery "retrying" must also have a job (its own or its
+// release's, delayed by the processor's backoff). A job that has ended as failed while its delivery still waits (delaying
 // a retry failed as Redis went away, or the processor met an unexpected error) counts as no job. Such
 // deliveries are queued again under the ids "<job id>.s1", ".s2", ".s3", which later sweeps look for
 // too; when all three have failed as well, the failure is not passing and the delivery is marked
@@ -57,6 +58,17 @@ function unmovedSincePlanned(history: readonly { state: string }[]): boolean {
   return history.length === 1 || (history.length === 2 && history[0]!.state === 'unconfirmed');
 }
 
+/** True when entry `i` of a history is a release from a hold ("held", then back in the line). */
+function isRelease(history: readonly { state: string }[], i: number): boolean {
+  return i > 0 && history[i - 1]!.state === 'held' && history[i]!.state === 'waiting';
+}
+
+/** When the delivery was last given back to its line after a hold, if ever. */
+function lastReleaseAt(history: readonly { state: string; at: number }[]): number | undefined {
+  for (let i = history.length - 1; i > 0; i--) if (isRelease(history, i)) return history[i]!.at;
+  return undefined;
+}
+
 /**
  * Queues again every recent delivery that is waiting without a job, and marks failed those whose
  * jobs the sweep queued failed SWEEP_REQUEUES_MAX times; returns how many letters were looked at,
@@ -83,13 +95,17 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
       if (!letter) continue;
       const waiting = letter.deliveries.filter(
         (d) =>
-          ((NEEDS_JOB.has(d.record.state) && unmovedSincePlanned(d.record.history)) || d.record.state === 'retrying') &&
+          ((NEEDS_JOB.has(d.record.state) && (unmovedSincePlanned(d.record.history) || isRelease(d.record.history, d.record.history.length - 1))) ||
+            d.record.state === 'retrying') &&
           campaign.targetById.get(d.targetId)?.delivery !== 'digest',
       );
       if (!waiting.length) continue;
       const jobs = [];
       for (const d of waiting) {
         const own = deliveryJobIds(letterId, letter.recipients, d.targetId);
+        // A release names its job after either form of the delivery's own id (a release knows no place).
+        const releasedAt = lastReleaseAt(d.record.history);
+        if (releasedAt !== undefined) own.push(...own.map((id) => releaseJobId(id, releasedAt)));
         const ids = [...own, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(own[0]!, i + 1))];
         const found = await Promise.all(ids.map((id) => deps.queue.getJob(id)));
         // A job that has ended (failed: delaying a retry failed, or the processor met an unexpected error) is no job either.

@@ -66,8 +66,9 @@ export class Parking {
         const moved = await this.deps.log.apply(campaign, letterId, targetId, event, { due: plan.due, digestDate: plan.digestDate ?? '', note: '' });
         if (moved.applied) {
           if (plan.state === 'in-digest') await this.deps.redis.zadd(this.deps.keys.digestPending(campaign, targetId), this.deps.clock.now(), letterId);
-          // A new job id: the letter's old job may still be finishing (the one that parked it).
-          await this.deps.scheduler.schedule(campaign, letterId, [plan], { fresh: true });
+          // A job id of its own (the letter's old job may still be finishing: the one that parked it),
+          // named by the release's recorded time, which the orphan sweep reads back from the history.
+          await this.deps.scheduler.schedule(campaign, letterId, [plan], { releasedAt: moved.at });
           released += 1;
         }
         await this.deps.redis.zrem(key, letterId);

@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../domain/clock.js';
-import { deliveryJobId } from '../../jobs/delivery-queue.js';
+import { deliveryJobId, releaseJobId } from '../../jobs/delivery-queue.js';
 import { sweepJobId, sweepOrphans, SWEEP_MIN_AGE_MS, SWEEP_REQUEUES_MAX } from '../../jobs/orphan-sweep.js';
+import { Parking } from '../../jobs/parking.js';
 import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, silentLogger, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
 
@@ -140,5 +141,49 @@ describe('the orphan sweep', () => {
     expect(record.error).toMatch(/kept failing before the letter could be sent \(3 times queued again\); last error: Invalid delivery job payload/);
     clock.at += 5 * 60_000;
     expect(await sweep()).toMatchObject({ requeued: 0, gaveUp: 0 });
+  });
+
+  describe('with a delivery given back to its line after a hold', () => {
+    /** A letter to `targetId`, parked and at once released (no switch is on), so its job is the release's; returns the letter and that job's id. */
+    async function releasedLetter(email: string, targetId: string) {
+      const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
+      const draft = { ...validForm({ email }), recipients: [targetId], keepInformed: false } as never;
+      const letter = await h.letters.create(campaign, draft, { [targetId]: { state: 'queued' } });
+      const parking = new Parking({ ...h.deps, redis: h.t.redis, clock });
+      expect(await parking.park(SHIPPED_CAMPAIGN, letter.letterId, targetId, 'Held while the address was checked.')).toBe(true);
+      const record = (await h.log.get(letter.letterId, targetId))!;
+      expect(record.history.map((e) => e.state)).toEqual(['queued', 'held', 'waiting']);
+      const jobId = releaseJobId(deliveryJobId(letter.letterId, targetId), record.history[2]!.at);
+      expect(await h.queue.getJob(jobId)).toBeDefined();
+      return { letter, jobId };
+    }
+
+    it('when it is retrying under the job its release queued, then the sweep finds that job and queues nothing', async () => {
+      const { letter, jobId } = await releasedLetter('released-retrying@example.net', 'embassy-fr');
+      // Its first attempt failed; the processor delayed the same job by the backoff.
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-fr', 'send-started', { attempt: 1, due: 0 });
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-fr', 'transient-error', { error: 'The provider answered 503.' });
+      clock.at += SWEEP_MIN_AGE_MS + 1000;
+
+      expect((await sweep()).requeued).toBe(0);
+      expect(await h.queue.getJob(sweepJobId(deliveryJobId(letter.letterId, 'embassy-fr', 0), 1))).toBeUndefined();
+      // Withdrawn, so the later tests' sweeps and workers leave it alone.
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-fr', 'writer-cancelled');
+      await (await h.queue.getJob(jobId))!.remove();
+    });
+
+    it('when its job was lost after the release was recorded, then the sweep queues it again and it goes once', async () => {
+      const { letter, jobId } = await releasedLetter('released-lost@example.net', 'embassy-gb');
+      // As if the process died between recording the release and queueing its job.
+      await (await h.queue.getJob(jobId))!.remove();
+      clock.at += SWEEP_MIN_AGE_MS + 1000;
+
+      expect((await sweep()).requeued).toBe(1);
+      const mail = recordingTransport();
+      h.startWorker(mail);
+      await eventually(async () => ((await h.log.get(letter.letterId, 'embassy-gb'))!.state === 'sent' ? true : undefined));
+      expect(mail.sends.filter((s) => s.email.replyTo.email === 'released-lost@example.net')).toHaveLength(1);
+      expect((await sweep()).requeued).toBe(0);
+    });
   });
 });
