@@ -7,6 +7,7 @@ import { fmt, progress, type BenchContext, type Row } from './context.js';
 import { freePort } from '../../tests/support/private-redis.js';
 import { fetchForms, letterText, type ReadyForm } from './letter-forms.js';
 import { load, pair, type LoadResult } from './load.js';
+import { callsBetween, commandCalls, redisCpuMs } from './redis-commands.js';
 
 // Scenario 2: POST genuine letters to 3 recipients (each its own page's CSRF cookie, token and
 // one-time id; a distinct supporter) at 50 connections, next to a bare express + zod + one BullMQ
@@ -37,12 +38,18 @@ export async function submitScenario(ctx: BenchContext): Promise<Row[]> {
     progress(`submit: posting ${fmt(letters)} letters in ${roundCount} rounds`);
     const rounds: [LoadResult, LoadResult][] = [];
     // CPU time of the two servers per request: a figure that holds even when other work shares the cores.
-    const cpu = { web: 0, letters: 0, bare: 0, bareRequests: 0 };
+    const cpu = { web: 0, letters: 0, bare: 0, bareRequests: 0, redis: 0, commands: 0 };
+    const stats = new Redis(ctx.redis.url, { maxRetriesPerRequest: 1 });
     for (let i = 0; i < roundCount; i++) {
       const chunk = forms.slice(500 + i * per, 500 + Math.min(letters, (i + 1) * per));
       const web0 = web.child.cpuMs();
+      const [calls0, redis0] = [await commandCalls(stats), await redisCpuMs(stats)];
       const product = await post(url, chunk);
       cpu.web += web.child.cpuMs() - web0;
+      cpu.redis += (await redisCpuMs(stats)) - redis0;
+      const calls = callsBetween(calls0, await commandCalls(stats));
+      cpu.commands += calls.reduce((sum, [, n]) => sum + n, 0);
+      if (i === 0) progress(`submit: Redis commands per letter: ${calls.map(([name, n]) => `${name} ${fmt(n / chunk.length, 2)}`).join(', ')}`);
       cpu.letters += chunk.length;
       const bare0 = bare.cpuMs();
       const baseline = await load({ ...bareOpts, duration: ctx.quick ? 3 : 4 });
@@ -50,9 +57,8 @@ export async function submitScenario(ctx: BenchContext): Promise<Row[]> {
       cpu.bareRequests += baseline.requests;
       rounds.push([product, baseline]);
     }
-    const stored = new Redis(ctx.redis.url, { maxRetriesPerRequest: 1 });
-    const count = Number(await stored.hget(redisKeys(prefix).counts(ctx.campaign.slug), 'letters'));
-    stored.disconnect();
+    const count = Number(await stats.hget(redisKeys(prefix).counts(ctx.campaign.slug), 'letters'));
+    stats.disconnect();
     if (count !== letters + 500) throw new Error(`submit: ${count} letters stored, expected ${letters + 500}`);
     const { product, baseline, ratio } = pair(rounds);
     return [
@@ -68,6 +74,14 @@ export async function submitScenario(ctx: BenchContext): Promise<Row[]> {
         scenario: '2. web process CPU per letter (user + system)',
         product: `${fmt(cpu.web / cpu.letters, 2)} ms`,
         baseline: `${fmt(cpu.bare / Math.max(1, cpu.bareRequests), 2)} ms per bare submit`,
+        ratio: '',
+        target: '',
+        pass: null,
+      },
+      {
+        scenario: '2. Redis per letter: commands (a script counts with the commands it calls), CPU',
+        product: `${fmt(cpu.commands / cpu.letters, 1)}, ${fmt(cpu.redis / cpu.letters, 2)} ms`,
+        baseline: '',
         ratio: '',
         target: '',
         pass: null,
