@@ -1,5 +1,6 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { secureRandomBytes } from './random-bytes.js';
 
 /**
  * A new letter id: 12 random bytes as base64url (16 characters), starting with a letter or digit (so
@@ -8,7 +9,7 @@ import { z } from 'zod';
  */
 export function newLetterId(): string {
   for (;;) {
-    const id = randomBytes(12).toString('base64url');
+    const id = secureRandomBytes(12).toString('base64url');
     if (/^[A-Za-z0-9]/.test(id)) return id;
   }
 }
@@ -28,7 +29,7 @@ export function isShortLetterId(s: string): boolean {
 
 /** A new random secret: 24 random bytes (192 bits), base64url. Never stored; only its hash is. */
 export function newStatusToken(): string {
-  return randomBytes(24).toString('base64url');
+  return secureRandomBytes(24).toString('base64url');
 }
 
 /**

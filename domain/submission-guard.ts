@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import { secureRandomBytes } from './random-bytes.js';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './redis-keys.js';
 
@@ -188,7 +189,7 @@ function keyFor(submissionId: string): Buffer {
 }
 
 function encrypt(token: string, submissionId: string): string {
-  const iv = randomBytes(12);
+  const iv = secureRandomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', keyFor(submissionId), iv);
   const ct = Buffer.concat([cipher.update(token, 'utf8'), cipher.final()]);
   return Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64');

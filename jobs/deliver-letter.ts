@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
@@ -7,6 +6,7 @@ import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { LetterEmailInput, OutgoingEmail } from '../domain/letter-email.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import { intervalMs, isOpen, localDay, nextDayOpening, openAt } from '../domain/pacing.js';
+import { secureRandomBytes } from '../domain/random-bytes.js';
 import { isLimited, type SendGuard } from '../domain/send-guard.js';
 import type { SendingControl } from '../domain/sending-control.js';
 import { paceRuleFor } from '../domain/target-rules.js';
@@ -130,7 +130,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     // A send that starts again after an interruption is the same attempt; otherwise this is the next one.
     const attempt = restarted ? Math.max(delivery.record.attempts, 1) : delivery.record.attempts + 1;
     // This run's own id: if Redis restarts and the transition is re-sent, it is not mistaken for another worker's.
-    const op = randomBytes(9).toString('base64url');
+    const op = secureRandomBytes(9).toString('base64url');
     const started = await deps.log.apply(
       slug,
       letterId,

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ejs from 'ejs';
@@ -20,6 +19,7 @@ import { CAPTCHA_WIDGETS, verifyCaptcha } from '../captcha.js';
 import type { FormGuards } from '../form-guards.js';
 import { readLetterCookie, rememberLetter } from '../letter-cookie.js';
 import { languageOf } from '../middleware/page-language.js';
+import { secureRandomBytes } from '../../domain/random-bytes.js';
 
 // The campaign pages, the letter form (in the page's language, the letter in its own), and the public counters.
 
@@ -115,7 +115,7 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     const posted = typeof req.body?.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
     const hidden = guards.fields(req, res);
     // A fresh one-time id for each new form; the same one back after an error, so a retry is still one letter.
-    const submissionId = posted ?? randomBytes(18).toString('base64url');
+    const submissionId = posted ?? secureRandomBytes(18).toString('base64url');
     const countsPromise = countsOrNull(campaign.slug);
     const phase = campaignPhase(campaign, clock.now());
     if (cacheKey && phase === 'open') {
