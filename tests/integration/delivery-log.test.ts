@@ -49,8 +49,8 @@ describe('the delivery log', () => {
     const first = await log.apply(campaign.slug, letterId, 'gz-psb', 'send-started', { attempt: 1, op: 'run-1' });
     const again = await log.apply(campaign.slug, letterId, 'gz-psb', 'send-started', { attempt: 1, op: 'run-1' });
     const other = await log.apply(campaign.slug, letterId, 'gz-psb', 'send-started', { attempt: 1, op: 'run-2' });
-    expect(first).toEqual({ applied: true, from: 'queued', to: 'sending' });
-    expect(again).toEqual({ applied: true, from: 'sending', to: 'sending', repeated: true });
+    expect(first).toEqual({ applied: true, from: 'queued', to: 'sending', at: clock.now() });
+    expect(again).toEqual({ applied: true, from: 'sending', to: 'sending', repeated: true, at: clock.now() });
     // Another worker's run (another id) is still refused: only one of them sends.
     expect(other).toEqual({ applied: false, reason: 'not-allowed', from: 'sending' });
     const record = (await log.get(letterId, 'gz-psb'))!;
@@ -63,7 +63,13 @@ describe('the delivery log', () => {
     const { letterId } = await letters.create(campaign, draft);
     const before = await log.counts(campaign.slug);
     clock.advance(60_000);
-    expect(await log.apply(campaign.slug, letterId, 'gz-psb', 'send-started', { attempt: 1 })).toEqual({ applied: true, from: 'queued', to: 'sending' });
+    // The time it reports is the one its history keeps (a release's job is named by it).
+    expect(await log.apply(campaign.slug, letterId, 'gz-psb', 'send-started', { attempt: 1 })).toEqual({
+      applied: true,
+      from: 'queued',
+      to: 'sending',
+      at: clock.now(),
+    });
     clock.advance(2_000);
     await log.apply(campaign.slug, letterId, 'gz-psb', 'provider-accepted', { messageId: 'msg-1', error: '' });
     const record = (await log.get(letterId, 'gz-psb'))!;
