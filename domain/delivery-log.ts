@@ -53,15 +53,38 @@ export interface TransitionDetails {
    * reported applied (`repeated`) instead of "not allowed" from the state it led to.
    */
   op?: string;
+  /**
+   * Refuse the move (`too-soon`) unless the delivery has been in its state for at least this long (ms).
+   * Not stored. A send may be taken over only once the attempt that started it cannot still be running.
+   */
+  minAgeMs?: number;
 }
 
-/** Short field names in the stored JSON. */
-const DETAIL_FIELDS = { attempt: 'a', messageId: 'm', error: 'e', due: 'd', digestDate: 'g', note: 'n', possibleDuplicate: 'x', op: 'o' } as const;
+/** Short field names in the stored JSON (`ma` is read by the script and never stored). */
+const DETAIL_FIELDS = {
+  attempt: 'a',
+  messageId: 'm',
+  error: 'e',
+  due: 'd',
+  digestDate: 'g',
+  note: 'n',
+  possibleDuplicate: 'x',
+  op: 'o',
+  minAgeMs: 'ma',
+} as const;
 
 export type TransitionResult =
-  | { applied: true; from: DeliveryState; to: DeliveryState; repeated?: true; /** The time recorded for the move (ms). */ at: number }
+  | {
+      applied: true;
+      from: DeliveryState;
+      to: DeliveryState;
+      repeated?: true;
+      /** The time recorded for the move (ms); for a repeat, the time of this call. */
+      at: number;
+    }
   | { applied: false; reason: 'missing' }
-  | { applied: false; reason: 'not-allowed'; from: DeliveryState };
+  | { applied: false; reason: 'not-allowed'; from: DeliveryState }
+  | { applied: false; reason: 'too-soon'; from: DeliveryState; /** When the delivery entered its state (ms). */ since: number };
 
 /** A campaign's counters, read in one round trip. */
 export interface CampaignCounts {
@@ -121,14 +144,17 @@ for s in string.gmatch(ARGV[3], '[^,]+') do
 end
 if not allowed then return {'not-allowed', from} end
 local now = tonumber(ARGV[4])
+local h = flat(d)
+local last = 0
+for i = 2, #h, 2 do last = last + h[i] end
+local min_age = details.ma
+details.ma = nil
+if min_age and now - last < min_age then return {'too-soon', from, tostring(last)} end
 -- An attempt's id only needs to outlive the command that carried it.
 d.o = nil
 for k, v in pairs(details) do
   if v == '' or v == 0 or v == false then d[k] = nil else d[k] = v end
 end
-local h = flat(d)
-local last = 0
-for i = 2, #h, 2 do last = last + h[i] end
 table.insert(h, to)
 table.insert(h, now - last)
 d.h = h
@@ -188,7 +214,7 @@ type TransitionCommand = (
   maxLen: number,
   letterId: string,
   event: string,
-) => Promise<[string, string]>;
+) => Promise<[string, string, string?]>;
 
 /** How a new delivery starts: its state, and when it is due (its slot or its digest). */
 export interface DeliveryPlan {
@@ -278,7 +304,8 @@ export class DeliveryLog {
    * Moves one delivery by `event` (see TRANSITIONS), atomically updating its record, the campaign's
    * counters and the event stream; the transition that leaves every copy of the letter delivered or
    * cancelled also deletes its subject and text. Returns applied: false when the delivery does not
-   * exist or is in a state the event does not start from; nothing is written then.
+   * exist, is in a state the event does not start from, or (with `minAgeMs`) has not been in it that
+   * long; nothing is written then.
    */
   async apply(campaign: string, letterId: string, targetId: string, event: DeliveryEvent, details: TransitionDetails = {}): Promise<TransitionResult> {
     const { from, to } = transitionFor(event);
@@ -288,7 +315,7 @@ export class DeliveryLog {
       const v = details[name as keyof TransitionDetails];
       if (v !== undefined) payload[short] = typeof v === 'string' ? v.slice(0, 500) : v;
     }
-    const [status, prev] = await this.transitionCmd(
+    const [status, prev, since] = await this.transitionCmd(
       this.keys.letter(letterId),
       this.keys.counts(campaign),
       this.keys.events(campaign),
@@ -307,6 +334,7 @@ export class DeliveryLog {
     );
     if (status === 'missing') return { applied: false, reason: 'missing' };
     if (status === 'not-allowed') return { applied: false, reason: 'not-allowed', from: prev as DeliveryState };
+    if (status === 'too-soon') return { applied: false, reason: 'too-soon', from: prev as DeliveryState, since: Number(since) };
     if (status === 'repeat') return { applied: true, from: prev as DeliveryState, to, repeated: true, at: now };
     return { applied: true, from: prev as DeliveryState, to, at: now };
   }

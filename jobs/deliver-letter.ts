@@ -38,6 +38,11 @@ export interface DeliverLetterDeps {
   random?: () => number;
   /** Observes each send's duration and the provider's errors (Prometheus); nothing is observed without it. */
   metrics?: WorkerMetrics;
+  /**
+   * How long a delivery must have been "sending" before a job may take the send over as interrupted:
+   * the worker's job lock (JOB_LOCK_MS), after which the attempt that started it cannot still be running.
+   */
+  takeOverAfterMs: number;
 }
 
 /** What a finished job returns (kept by BullMQ only as long as the job is). */
@@ -51,7 +56,9 @@ const DEFAULT_RATE_LIMIT_MS = 60_000;
  * up) marks the delivery failed and throws UnrecoverableError; a transient one marks it retrying and
  * delays the job by the retry policy's backoff (attempts are counted in the delivery record, not by
  * BullMQ, so the job's options stay short); a 429 pauses the whole queue without counting an
- * attempt; a 401 pauses all sending. A delivery already sent is never sent again.
+ * attempt; a 401 pauses all sending. A delivery already sent is never sent again; one left "sending"
+ * is sent again (flagged as possibly arriving twice) only once `takeOverAfterMs` has passed since the
+ * send started, so a second job for it never overlaps the first's attempt.
  */
 export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job<DeliveryJob>, token?: string) => Promise<DeliverOutcome> {
   const random = deps.random ?? Math.random;
@@ -76,6 +83,12 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     }
     if (state !== 'queued' && state !== 'waiting' && state !== 'retrying' && state !== 'sending') {
       return { skipped: `delivery is ${state}${delivery.record.messageId ? ` (${delivery.record.messageId})` : ''}` };
+    }
+    if (state === 'sending' && deps.clock.now() - delivery.record.changedAt < deps.takeOverAfterMs) {
+      // Another attempt started this send and may still be running (a second job for the delivery): look
+      // again once it cannot be; by then it is recorded sent, or failed, or it was interrupted.
+      await job.moveToDelayed(delivery.record.changedAt + deps.takeOverAfterMs, token);
+      throw new DelayedError();
     }
 
     const target = campaign.targetById.get(targetId);
@@ -142,9 +155,15 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
             possibleDuplicate: true,
             note: 'An earlier attempt was interrupted after it may have reached the mail provider; this letter may arrive twice.',
             op,
+            minAgeMs: deps.takeOverAfterMs,
           }
         : { attempt, due: 0, op },
     );
+    if (!started.applied && started.reason === 'too-soon') {
+      // Another job took the send over since the letter was read: look again when that one cannot still be running.
+      await job.moveToDelayed(started.since + deps.takeOverAfterMs, token);
+      throw new DelayedError();
+    }
     if (!started.applied) return { skipped: `delivery was ${started.reason === 'missing' ? 'missing' : started.from}` };
     if (restarted) deps.logger.warn({ ...ids, attempt, possibleDuplicate: true }, 'sending again after an interrupted attempt: the letter may arrive twice');
 

@@ -85,6 +85,7 @@ export interface DeliveryWorker {
 /** Starts a worker on the delivery queue. Errors of single jobs are logged, never thrown from here. */
 export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const { connection, keys, clock, settings } = deps;
+  const lockMs = settings.jobLockMs ?? 30_000;
   // The stores get their own connection with auto-pipelining: what the jobs in flight ask in the same
   // tick leaves in one write and comes back in one read. BullMQ keeps `connection` (its scripts, and
   // the blocking client it duplicates from it).
@@ -115,6 +116,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     retry: settings.retry,
     random: deps.random,
     metrics: deps.metrics,
+    takeOverAfterMs: lockMs,
   });
   const digest = createSendDigestProcessor({
     redis,
@@ -232,8 +234,8 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     prefix: keys.bullPrefix,
     concurrency: settings.concurrency,
     limiter: { max: settings.ratePerSecond, duration: 1000 },
-    lockDuration: settings.jobLockMs ?? 30_000,
-    stalledInterval: settings.jobLockMs ?? 30_000,
+    lockDuration: lockMs,
+    stalledInterval: lockMs,
     ...FINISHED_DELIVERY_JOBS,
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'worker error'));

@@ -95,22 +95,51 @@ describe('holding one recipient', () => {
 });
 
 describe('a send interrupted by a crash', () => {
-  it('when a delivery was left "sending", then it is sent again and flagged as possibly arriving twice', async () => {
-    await h.control.hold(SHIPPED_CAMPAIGN, 'embassy-us', 'campaigner', 'set up');
-    const a = await send(['embassy-us'], { country: 'US' });
-    await eventually(async () => ((await stateOf(a.letterId, 'embassy-us')).state === 'held' ? true : undefined));
-    // Simulate a worker that died after starting the send: the record says "sending" and the job comes back.
-    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-us', 'released', { due: Date.now() });
-    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-us', 'send-started', { attempt: 1 });
-    await h.control.release(SHIPPED_CAMPAIGN, 'embassy-us');
+  // A worker whose job lock lapses after 1 s: a send left "sending" may be taken over after that long.
+  const LOCK_MS = 1000;
+  beforeAll(async () => {
+    await h.closeWorkers();
+    h.startWorker(createSendGridTransport({ apiKey: fake.apiKey, apiUrl: fake.url, timeoutMs: 500, sandbox: false }), { jobLockMs: LOCK_MS });
+  });
+
+  /** A letter to `target` recorded "sending" (released from a hold, then started), as an attempt in flight or cut short leaves it. */
+  async function leftSending(target: string) {
+    await h.control.hold(SHIPPED_CAMPAIGN, target, 'campaigner', 'set up');
+    const a = await send([target], { country: 'US' });
+    await eventually(async () => ((await stateOf(a.letterId, target)).state === 'held' ? true : undefined));
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, target, 'released', { due: Date.now() });
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, target, 'send-started', { attempt: 1 });
+    await h.control.release(SHIPPED_CAMPAIGN, target);
+    return a;
+  }
+
+  it('when a delivery was left "sending" by a worker that died, then once the job lock has lapsed it is sent again and flagged as possibly arriving twice', async () => {
+    const a = await leftSending('embassy-us');
+    // The job comes back, as BullMQ gives a dead worker's job to another.
     await h.queue.add('deliver', { campaign: SHIPPED_CAMPAIGN, letterId: a.letterId, targetId: 'embassy-us' }, { jobId: 'restarted', removeOnComplete: true });
     const record = await eventually(async () => {
       const r = await stateOf(a.letterId, 'embassy-us');
       return r.state === 'sent' ? r : undefined;
     });
     expect(record.possibleDuplicate).toBe(true);
+    const [started, restarted] = record.history.slice(-3);
     expect(record.history.map((x) => x.state).slice(-3)).toEqual(['sending', 'sending', 'sent']);
+    expect(restarted!.at - started!.at).toBeGreaterThanOrEqual(LOCK_MS);
     const page = await request(h.app).get(`/letters/${a.token}`).expect(200);
     expect(page.text).toContain('may receive your letter twice');
+  });
+
+  it('when a second job for a delivery runs while its send is still in flight, then it waits instead of sending, and the letter goes once, unflagged', async () => {
+    const a = await leftSending('embassy-gb');
+    await h.queue.add('deliver', { l: a.letterId, t: 'embassy-gb' }, { jobId: 'second', removeOnComplete: true });
+    // The second job sees "sending" and steps aside until the first attempt cannot still be running ...
+    await eventually(async () => ((await (await h.queue.getJob('second'))?.getState()) === 'delayed' ? true : undefined));
+    // ... which meanwhile finishes.
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-gb', 'provider-accepted', { messageId: 'first-attempt' });
+    await eventually(async () => ((await h.queue.getJob('second')) === undefined ? true : undefined));
+    expect(fake.requests.filter((r) => r.body.custom_args?.letter === a.letterId)).toHaveLength(0);
+    const record = await stateOf(a.letterId, 'embassy-gb');
+    expect(record).toMatchObject({ state: 'sent', messageId: 'first-attempt' });
+    expect(record.possibleDuplicate).toBeFalsy();
   });
 });

@@ -126,4 +126,20 @@ describe('the delivery log', () => {
     expect(await letters.findByToken(token)).toBeUndefined();
     expect(await log.counts(campaign.slug)).toEqual(before);
   });
+
+  it('when a send is taken over before it has been running for the minimum age, then it is refused with the time it started, and allowed after', async () => {
+    const { letterId } = await letters.create(campaign, { ...draft, email: 'taken-over@example.net' });
+    await log.apply(campaign.slug, letterId, 'gz-psb', 'send-started', { attempt: 1, op: 'first' });
+    const startedAt = clock.now();
+    clock.advance(999);
+    const early = await log.apply(campaign.slug, letterId, 'gz-psb', 'send-restarted', { attempt: 1, possibleDuplicate: true, op: 'second', minAgeMs: 1000 });
+    expect(early).toEqual({ applied: false, reason: 'too-soon', from: 'sending', since: startedAt });
+    expect((await log.get(letterId, 'gz-psb'))!.possibleDuplicate).toBeUndefined();
+    clock.advance(1);
+    const late = await log.apply(campaign.slug, letterId, 'gz-psb', 'send-restarted', { attempt: 1, possibleDuplicate: true, op: 'second', minAgeMs: 1000 });
+    expect(late).toMatchObject({ applied: true, from: 'sending', to: 'sending' });
+    // The minimum age is a condition of the move, not part of the record.
+    expect(await t.redis.hget(t.keys.letter(letterId), 'd:gz-psb')).not.toContain('"ma"');
+    expect((await log.get(letterId, 'gz-psb'))!.possibleDuplicate).toBe(true);
+  });
 });
