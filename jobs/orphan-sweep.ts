@@ -10,18 +10,20 @@ import { deliveryJobIds, jobsFor, releaseJobId, type QueueJobData, type RetryPol
 
 // A letter is stored, then its jobs are queued. If the web process dies between the two (a crash,
 // a kill, Redis going away at that instant), the letter exists with deliveries "queued" or "waiting"
-// and no job to send them. This sweep finds such deliveries among recent letters and queues them
-// again at their planned time. It looks at deliveries that have not moved since they were planned
-// (at writing, or at confirmation), and at those whose last move was a release from a hold: the first
-// are queued under their own job id, the others under the id their release's recorded time gives
-// (releaseJobId), so a missing job is a lost one. (A delivery moved later, e.g. rescheduled by the
-// processor, keeps the job that moved it.) A delivery "retrying" must also have a job (its own or its
-// release's, delayed by the processor's backoff). A job that has ended as failed while its delivery still waits (delaying
-// a retry failed as Redis went away, or the processor met an unexpected error) counts as no job. Such
-// deliveries are queued again under the ids "<job id>.s1", ".s2", ".s3", which later sweeps look for
-// too; when all three have failed as well, the failure is not passing and the delivery is marked
-// failed with the last job's reason. Even if a job did exist, the letter goes once: the delivery log
-// lets only one attempt start a send.
+// and no job to send them. This sweep finds such deliveries among the letters written in the last
+// day and queues them again at their planned time. It looks at deliveries that have not moved since
+// they were planned (at writing, or at confirmation), and at those whose last move was a release from
+// a hold (at least a couple of minutes ago): the first are queued under their own job id, the others
+// under the id their release's recorded time gives (releaseJobId), so a missing job is a lost one. (A
+// delivery moved otherwise, e.g. rescheduled by the processor, keeps the job that moved it.) A
+// delivery "retrying" must also have a job (its own or its release's, delayed by the processor's
+// backoff). A job that has ended as failed while its delivery still waits (delaying a retry failed as
+// Redis went away, or the processor met an unexpected error) counts as no job. Such deliveries are
+// queued again under the ids "<job id>.s1", ".s2", ".s3" (the job id of their latest release, if
+// any), which later sweeps look for too; when all three have failed as well, the failure is not
+// passing and the delivery is marked failed with the last job's reason. Even if a job did exist, the
+// letter goes once: the delivery log lets only one attempt start a send, and a send is taken over
+// only once the attempt that started it cannot still be running (deliver-letter.ts).
 
 export interface OrphanSweepDeps {
   redis: Redis;
@@ -102,15 +104,20 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
       if (!waiting.length) continue;
       const jobs = [];
       for (const d of waiting) {
-        const own = deliveryJobIds(letterId, letter.recipients, d.targetId);
-        // A release names its job after either form of the delivery's own id (a release knows no place).
         const releasedAt = lastReleaseAt(d.record.history);
-        if (releasedAt !== undefined) own.push(...own.map((id) => releaseJobId(id, releasedAt)));
-        const ids = [...own, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(own[0]!, i + 1))];
+        // Released moments ago: its job may still be on its way to the queue.
+        if (releasedAt !== undefined && now - releasedAt < SWEEP_MIN_AGE_MS) continue;
+        const own = deliveryJobIds(letterId, letter.recipients, d.targetId);
+        // A release names its job after either form of the delivery's own id (a release knows no place), and
+        // the sweep's jobs after the release's, so each time the delivery is given back it has three of its own.
+        const released = releasedAt === undefined ? [] : own.map((id) => releaseJobId(id, releasedAt));
+        const lookups = [...own, ...released];
+        const base = released[0] ?? own[0]!;
+        const ids = [...lookups, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(base, i + 1))];
         const found = await Promise.all(ids.map((id) => deps.queue.getJob(id)));
         // A job that has ended (failed: delaying a retry failed, or the processor met an unexpected error) is no job either.
         if (found.some((job) => job !== undefined && !job.finishedOn)) continue;
-        const next = found.findIndex((job, i) => i >= own.length && job === undefined);
+        const next = found.findIndex((job, i) => i >= lookups.length && job === undefined);
         if (next < 0) {
           // Every job the sweep queued failed too: the failure does not pass, so it is recorded, not repeated.
           const last = found[found.length - 1]!;

@@ -8,12 +8,16 @@ import { recordingTransport } from '../support/recording-transport.js';
 
 // A letter stored without its jobs (the web process died between storing and queueing) is found and sent.
 
+/** A manual clock; with `tick` set, every reading moves it on by that many ms (so two readings never agree). */
 const clock = {
   at: Date.now(),
+  tick: 0,
   now() {
-    return this.at;
+    const t = this.at;
+    this.at += this.tick;
+    return t;
   },
-} satisfies Clock & { at: number };
+} satisfies Clock & { at: number; tick: number };
 let h: Harness;
 beforeAll(() => {
   h = createHarness('orphan-sweep', { clock });
@@ -143,14 +147,44 @@ describe('the orphan sweep', () => {
     expect(await sweep()).toMatchObject({ requeued: 0, gaveUp: 0 });
   });
 
+  it('when a campaigner retries a delivery the sweep gave up on, then a later lost job of it is queued again, not given up at once', async () => {
+    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
+    const draft = { ...validForm({ email: 'given-up@example.net' }), recipients: ['embassy-de'], keepInformed: false } as never;
+    const letter = await h.letters.create(campaign, draft, { 'embassy-de': { state: 'queued' } });
+    const own = deliveryJobId(letter.letterId, 'embassy-de', 0);
+    await failJobs([own, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(own, i + 1))]);
+    await h.closeWorkers();
+    clock.at += SWEEP_MIN_AGE_MS + 1000;
+    expect(await sweep()).toMatchObject({ gaveUp: 1 });
+
+    expect(await h.deps.actions.retry(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-de')).toBe(true);
+    // Its new job fails to delay a retry (Redis went away at that moment): the delivery is left retrying without a job.
+    await (await h.queue.getJob(own))!.remove();
+    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-de', 'send-started', { attempt: 1, due: 0 });
+    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-de', 'transient-error', { error: 'The provider answered 503.' });
+    expect(await sweep()).toMatchObject({ requeued: 1, gaveUp: 0 });
+    expect((await h.log.get(letter.letterId, 'embassy-de'))!.state).toBe('retrying');
+    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-de', 'writer-cancelled');
+  });
+
   describe('with a delivery given back to its line after a hold', () => {
-    /** A letter to `targetId`, parked and at once released (no switch is on), so its job is the release's; returns the letter and that job's id. */
+    /**
+     * A letter to `targetId` written a while ago, then parked and at once released (no switch is on), so
+     * its job is the release's; returns the letter and that job's id. The clock moves at every reading
+     * meanwhile, so the job id must come from the time the release was recorded, not from another reading.
+     */
     async function releasedLetter(email: string, targetId: string) {
       const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
       const draft = { ...validForm({ email }), recipients: [targetId], keepInformed: false } as never;
       const letter = await h.letters.create(campaign, draft, { [targetId]: { state: 'queued' } });
+      clock.at += SWEEP_MIN_AGE_MS + 1000;
       const parking = new Parking({ ...h.deps, redis: h.t.redis, clock });
-      expect(await parking.park(SHIPPED_CAMPAIGN, letter.letterId, targetId, 'Held while the address was checked.')).toBe(true);
+      clock.tick = 7;
+      try {
+        expect(await parking.park(SHIPPED_CAMPAIGN, letter.letterId, targetId, 'Held while the address was checked.')).toBe(true);
+      } finally {
+        clock.tick = 0;
+      }
       const record = (await h.log.get(letter.letterId, targetId))!;
       expect(record.history.map((e) => e.state)).toEqual(['queued', 'held', 'waiting']);
       const jobId = releaseJobId(deliveryJobId(letter.letterId, targetId), record.history[2]!.at);
@@ -184,6 +218,17 @@ describe('the orphan sweep', () => {
       await eventually(async () => ((await h.log.get(letter.letterId, 'embassy-gb'))!.state === 'sent' ? true : undefined));
       expect(mail.sends.filter((s) => s.email.replyTo.email === 'released-lost@example.net')).toHaveLength(1);
       expect((await sweep()).requeued).toBe(0);
+    });
+
+    it('when a delivery was released moments ago and its job is not in the queue yet, then the sweep waits two minutes before queueing it', async () => {
+      const { letter, jobId } = await releasedLetter('released-just-now@example.net', 'gz-procuratorate');
+      // The release's job is still on its way (the release was recorded, the add has not landed).
+      await (await h.queue.getJob(jobId))!.remove();
+
+      expect((await sweep()).requeued).toBe(0);
+      clock.at += SWEEP_MIN_AGE_MS + 1000;
+      expect((await sweep()).requeued).toBe(1);
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'gz-procuratorate', 'writer-cancelled');
     });
   });
 });

@@ -21,6 +21,18 @@ describe('secure random bytes from the pool', () => {
     expect(firstHex).not.toMatch(/^0+$/);
   });
 
+  it('when values are drawn one after another, then no value shares bytes with the next (no overlapping slices of the pool)', () => {
+    // Were slices to overlap by a byte, the last byte of each value would be the first of the next (1 in 256 by chance).
+    let same = 0;
+    let previous = secureRandomBytes(12);
+    for (let i = 0; i < 2000; i++) {
+      const next = secureRandomBytes(12);
+      if (previous[previous.length - 1] === next[0]) same++;
+      previous = next;
+    }
+    expect(same).toBeLessThan(40);
+  });
+
   it('when a size outside 0 to 4096 bytes is asked for, then it throws instead of giving fewer bytes', () => {
     expect(() => secureRandomBytes(4097)).toThrow(RangeError);
     expect(() => secureRandomBytes(-1)).toThrow(RangeError);
