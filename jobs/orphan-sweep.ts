@@ -6,7 +6,7 @@ import type { Clock } from '../domain/clock.js';
 import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
-import { deliveryJobIds, jobsFor, releaseJobId, type QueueJobData, type RetryPolicy } from './delivery-queue.js';
+import { deliveryJobId, deliveryJobIds, jobsFor, releaseJobId, type QueueJobData, type RetryPolicy } from './delivery-queue.js';
 
 // A letter is stored, then its jobs are queued. If the web process dies between the two (a crash,
 // a kill, Redis going away at that instant), the letter exists with deliveries "queued" or "waiting"
@@ -65,9 +65,15 @@ function isRelease(history: readonly { state: string }[], i: number): boolean {
   return i > 0 && history[i - 1]!.state === 'held' && history[i]!.state === 'waiting';
 }
 
-/** When the delivery was last given back to its line after a hold, if ever. */
+/** States a campaigner's retry starts from: the delivery's jobs start afresh there (campaigner-actions.ts). */
+const RETRIED_FROM = new Set(['failed', 'bounced', 'dropped']);
+
+/** When the delivery was last given back to its line after a hold, if it was since it was last retried by a campaigner. */
 function lastReleaseAt(history: readonly { state: string; at: number }[]): number | undefined {
-  for (let i = history.length - 1; i > 0; i--) if (isRelease(history, i)) return history[i]!.at;
+  for (let i = history.length - 1; i > 0; i--) {
+    if (isRelease(history, i)) return history[i]!.at;
+    if (RETRIED_FROM.has(history[i - 1]!.state)) return undefined;
+  }
   return undefined;
 }
 
@@ -108,11 +114,11 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
         // Released moments ago: its job may still be on its way to the queue.
         if (releasedAt !== undefined && now - releasedAt < SWEEP_MIN_AGE_MS) continue;
         const own = deliveryJobIds(letterId, letter.recipients, d.targetId);
-        // A release names its job after either form of the delivery's own id (a release knows no place), and
-        // the sweep's jobs after the release's, so each time the delivery is given back it has three of its own.
-        const released = releasedAt === undefined ? [] : own.map((id) => releaseJobId(id, releasedAt));
-        const lookups = [...own, ...released];
-        const base = released[0] ?? own[0]!;
+        // A release names its job after the delivery's id without its place (a release knows no place); the
+        // sweep names its jobs after the release's, so each time the delivery is given back it has three of its own.
+        const released = releasedAt === undefined ? undefined : releaseJobId(deliveryJobId(letterId, d.targetId), releasedAt);
+        const lookups = released ? [...own, released] : own;
+        const base = released ?? own[0]!;
         const ids = [...lookups, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(base, i + 1))];
         const found = await Promise.all(ids.map((id) => deps.queue.getJob(id)));
         // A job that has ended (failed: delaying a retry failed, or the processor met an unexpected error) is no job either.

@@ -83,6 +83,12 @@ function crossChecks(env: Record<string, string | undefined>): string[] {
       problems.push("SESSION_SECRET: is required in production: it signs the forms' CSRF tokens (at least 32 characters, e.g. openssl rand -base64 48)");
     if (!env.PUBLIC_URL) problems.push('PUBLIC_URL: is required in production: the address supporters use, e.g. https://letters.example.org');
   }
+  const lockMs = Number(env.JOB_LOCK_MS ?? 30_000);
+  const timeoutMs = Number(env.SEND_TIMEOUT_MS ?? 15_000);
+  if (lockMs <= timeoutMs)
+    problems.push(
+      `JOB_LOCK_MS: must be more than SEND_TIMEOUT_MS (${timeoutMs}): a send left "sending" is taken over after JOB_LOCK_MS, when the attempt that started it must have ended`,
+    );
   if (env.METRICS_PORT && !env.METRICS_TOKEN)
     problems.push('METRICS_TOKEN: is required when METRICS_PORT is set (the worker serves /metrics only to that bearer token)');
   return problems;

@@ -220,6 +220,25 @@ describe('the orphan sweep', () => {
       expect((await sweep()).requeued).toBe(0);
     });
 
+    it('when a campaigner retries a released delivery the sweep gave up on, then a later lost job of it is queued again, not given up at once', async () => {
+      const { letter, jobId } = await releasedLetter('released-given-up@example.net', 'embassy-ca');
+      // The release's job and the three the sweep queues after it all fail; the sweep gives up.
+      await (await h.queue.getJob(jobId))!.remove();
+      await failJobs([jobId, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(jobId, i + 1))]);
+      await h.closeWorkers();
+      clock.at += SWEEP_MIN_AGE_MS + 1000;
+      expect(await sweep()).toMatchObject({ gaveUp: 1 });
+
+      expect(await h.deps.actions.retry(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-ca')).toBe(true);
+      // The retried delivery's job is lost after an attempt failed: it is retrying without a job.
+      for (const id of [deliveryJobId(letter.letterId, 'embassy-ca', 0), deliveryJobId(letter.letterId, 'embassy-ca')])
+        await (await h.queue.getJob(id))?.remove();
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-ca', 'send-started', { attempt: 1, due: 0 });
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-ca', 'transient-error', { error: 'The provider answered 503.' });
+      expect(await sweep()).toMatchObject({ requeued: 1, gaveUp: 0 });
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-ca', 'writer-cancelled');
+    });
+
     it('when a delivery was released moments ago and its job is not in the queue yet, then the sweep waits two minutes before queueing it', async () => {
       const { letter, jobId } = await releasedLetter('released-just-now@example.net', 'gz-procuratorate');
       // The release's job is still on its way (the release was recorded, the add has not landed).

@@ -59,6 +59,7 @@ function startWorker(r: PrivateRedisServer, f: FakeSendGrid): RunningProcess {
     SEND_RATE_PER_SECOND: '10000',
     SEND_BACKOFF_MS: '100',
     JOB_LOCK_MS: '4000',
+    SEND_TIMEOUT_MS: '3000',
     LOG_LEVEL: 'warn',
   });
   processes.push(w);

@@ -30,6 +30,7 @@ function startWorker(h: Harness, fake: FakeSendGrid, concurrency = CONCURRENCY):
     SEND_BACKOFF_MS: '100',
     PACING: 'off',
     JOB_LOCK_MS: String(JOB_LOCK_MS),
+    SEND_TIMEOUT_MS: '3000',
     LOG_LEVEL: 'warn',
   });
   processes.push(p);

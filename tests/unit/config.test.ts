@@ -23,6 +23,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ MAIL_TRANSPORT: 'sendgrid' })).toThrow(/SENDGRID_API_KEY: is required/);
   });
 
+  it('when the job lock is not longer than a send may take, then start-up fails naming JOB_LOCK_MS (a send could be taken over while running)', () => {
+    expect(() => loadConfig({ JOB_LOCK_MS: '15000' })).toThrow(/JOB_LOCK_MS: must be more than SEND_TIMEOUT_MS \(15000\)/);
+    expect(() => loadConfig({ JOB_LOCK_MS: '4000', SEND_TIMEOUT_MS: '5000' })).toThrow(/JOB_LOCK_MS/);
+    expect(loadConfig({ JOB_LOCK_MS: '4000', SEND_TIMEOUT_MS: '3000' }).delivery.jobLockMs).toBe(4000);
+  });
+
   it('when production lacks its secrets and addresses, then start-up fails naming each, without echoing secrets', () => {
     let err: unknown;
     try {
