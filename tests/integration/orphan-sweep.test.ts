@@ -167,6 +167,29 @@ describe('the orphan sweep', () => {
     await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-de', 'writer-cancelled');
   });
 
+  it('when a delivery was left "sending" and its job ended (it stalled too often), then the sweep queues it again and it goes once, flagged', async () => {
+    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
+    const draft = { ...validForm({ email: 'stuck-sending@example.net' }), recipients: ['embassy-au'], keepInformed: false } as never;
+    const letter = await h.letters.create(campaign, draft, { 'embassy-au': { state: 'queued' } });
+    clock.at += SWEEP_MIN_AGE_MS + 1000;
+    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-au', 'send-started', { attempt: 1, due: 0 });
+    // A minute into its send (its job may be on it still): left alone.
+    clock.at += 60_000;
+    expect((await sweep()).requeued).toBe(0);
+    clock.at += SWEEP_MIN_AGE_MS;
+
+    expect((await sweep()).requeued).toBe(1);
+    const mail = recordingTransport();
+    h.startWorker(mail);
+    const record = await eventually(async () => {
+      const r = (await h.log.get(letter.letterId, 'embassy-au'))!;
+      return r.state === 'sent' ? r : undefined;
+    });
+    expect(record.possibleDuplicate).toBe(true);
+    expect(mail.sends.filter((s) => s.email.replyTo.email === 'stuck-sending@example.net')).toHaveLength(1);
+    expect((await sweep()).requeued).toBe(0);
+  });
+
   describe('with a delivery given back to its line after a hold', () => {
     /**
      * A letter to `targetId` written a while ago, then parked and at once released (no switch is on), so
