@@ -8,7 +8,7 @@ import type { DeliveryPlanner } from '../domain/delivery-planner.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 import { deliveryJobId, deliveryJobIds, type DeliveryJob, type QueueJobData } from './delivery-queue.js';
-import { sweepJobId, SWEEP_REQUEUES_MAX } from './orphan-sweep.js';
+import { sweepJobIds } from './orphan-sweep.js';
 
 // What a campaigner can do to deliveries from the dashboard: retry a failed or bounced letter (or all
 // of a recipient's), and send a test letter to an address of their choosing.
@@ -55,7 +55,7 @@ export class CampaignerActions {
     if (due > this.deps.clock.now() + 5000) await this.deps.log.apply(campaign, letterId, targetId, 'rescheduled', { due });
     // Its old jobs go, with those the orphan sweep queued for it, so the retried delivery starts afresh.
     const own = deliveryJobIds(letterId, letter.recipients, targetId);
-    for (const id of [...own, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(own[0]!, i + 1))]) {
+    for (const id of [...own, ...sweepJobIds(own[0]!)]) {
       const old = await this.deps.queue.getJob(id);
       if (old) await old.remove();
     }

@@ -55,6 +55,11 @@ export function sweepJobId(jobId: string, n: number): string {
   return `${jobId}.s${n}`;
 }
 
+/** The ids of every job the sweep may queue for the delivery whose own job id is `jobId`, first to last. */
+export function sweepJobIds(jobId: string): string[] {
+  return Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(jobId, i + 1));
+}
+
 /** States in which a delivery just planned must have a job waiting for it. */
 const NEEDS_JOB = new Set(['queued', 'waiting']);
 
@@ -123,7 +128,7 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
         const released = releasedAt === undefined ? undefined : releaseJobId(deliveryJobId(letterId, d.targetId), releasedAt);
         const lookups = released ? [...own, released] : own;
         const base = released ?? own[0]!;
-        const ids = [...lookups, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(base, i + 1))];
+        const ids = [...lookups, ...sweepJobIds(base)];
         const found = await Promise.all(ids.map((id) => deps.queue.getJob(id)));
         // A job that has ended (failed: delaying a retry failed, or the processor met an unexpected error) is no job either.
         if (found.some((job) => job !== undefined && !job.finishedOn)) continue;

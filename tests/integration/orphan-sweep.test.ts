@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../domain/clock.js';
 import { deliveryJobId, releaseJobId } from '../../jobs/delivery-queue.js';
-import { sweepJobId, sweepOrphans, SWEEP_MIN_AGE_MS, SWEEP_REQUEUES_MAX } from '../../jobs/orphan-sweep.js';
+import { sweepJobId, sweepJobIds, sweepOrphans, SWEEP_MIN_AGE_MS } from '../../jobs/orphan-sweep.js';
 import { Parking } from '../../jobs/parking.js';
 import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, silentLogger, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
@@ -46,6 +46,18 @@ async function failJobs(ids: readonly string[], mail = recordingTransport()): Pr
   await eventually(async () => ((await Promise.all(ids.map((id) => h.queue.getJob(id)))).every((j) => j?.finishedOn) ? true : undefined));
 }
 
+/** A letter from `email` to `targetId` stored with the given plan and no job, as if the request that stored it died before queueing. */
+async function storedLetter(email: string, targetId: string, plan: { state: 'queued' } | { state: 'waiting'; due: number } = { state: 'queued' }) {
+  const draft = { ...validForm({ email }), recipients: [targetId], keepInformed: false } as never;
+  return h.letters.create(h.campaigns.get(SHIPPED_CAMPAIGN)!, draft, { [targetId]: plan });
+}
+
+/** Records a first attempt that failed for a reason that may pass, leaving the delivery "retrying" (its job would be delayed by the backoff). */
+async function failFirstAttempt(letterId: string, targetId: string) {
+  await h.log.apply(SHIPPED_CAMPAIGN, letterId, targetId, 'send-started', { attempt: 1, due: 0 });
+  await h.log.apply(SHIPPED_CAMPAIGN, letterId, targetId, 'transient-error', { error: 'The provider answered 503.' });
+}
+
 describe('the orphan sweep', () => {
   it('when a letter was stored but its jobs never queued, then the sweep queues exactly its deliveries, they go once, and a second sweep finds nothing', async () => {
     const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
@@ -74,11 +86,8 @@ describe('the orphan sweep', () => {
   });
 
   it('when a delivery is left retrying without a job (delaying its job failed), then the sweep queues it again and it goes once', async () => {
-    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
-    const draft = { ...validForm({ email: 'retrying@example.net' }), recipients: ['gz-procuratorate'], keepInformed: false } as never;
-    const letter = await h.letters.create(campaign, draft, { 'gz-procuratorate': { state: 'queued' } });
-    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'gz-procuratorate', 'send-started', { attempt: 1, due: 0 });
-    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'gz-procuratorate', 'transient-error', { error: 'The provider answered 503.' });
+    const letter = await storedLetter('retrying@example.net', 'gz-procuratorate');
+    await failFirstAttempt(letter.letterId, 'gz-procuratorate');
     expect((await h.log.get(letter.letterId, 'gz-procuratorate'))!.state).toBe('retrying');
     clock.at += SWEEP_MIN_AGE_MS + 1000;
 
@@ -92,9 +101,7 @@ describe('the orphan sweep', () => {
   });
 
   it('when a delivery still waits but its job ended as failed, then the sweep queues it again under a fresh id and it goes once', async () => {
-    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
-    const draft = { ...validForm({ email: 'failed-job@example.net' }), recipients: ['embassy-fr'], keepInformed: false } as never;
-    const letter = await h.letters.create(campaign, draft, { 'embassy-fr': { state: 'queued' } });
+    const letter = await storedLetter('failed-job@example.net', 'embassy-fr');
     // Its job, under its own id, fails at once (a payload the processor refuses), leaving the delivery queued.
     const mail = recordingTransport();
     await failJobs([deliveryJobId(letter.letterId, 'embassy-fr', 0)], mail);
@@ -109,10 +116,8 @@ describe('the orphan sweep', () => {
   });
 
   it('when a waiting delivery was queued again after its job failed, then later sweeps find that job and queue nothing more', async () => {
-    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
-    const draft = { ...validForm({ email: 'later@example.net' }), recipients: ['embassy-gb'], keepInformed: false } as never;
     const due = clock.at + 6 * 3_600_000;
-    const letter = await h.letters.create(campaign, draft, { 'embassy-gb': { state: 'waiting', due } });
+    const letter = await storedLetter('later@example.net', 'embassy-gb', { state: 'waiting', due });
     await failJobs([deliveryJobId(letter.letterId, 'embassy-gb', 0)]);
     await h.closeWorkers();
     clock.at += SWEEP_MIN_AGE_MS + 1000;
@@ -129,12 +134,10 @@ describe('the orphan sweep', () => {
   });
 
   it('when the jobs the sweep queued failed too, then the delivery is marked failed with their reason and nothing more is queued', async () => {
-    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
-    const draft = { ...validForm({ email: 'stuck@example.net' }), recipients: ['gz-psb'], keepInformed: false } as never;
-    const letter = await h.letters.create(campaign, draft, { 'gz-psb': { state: 'queued' } });
+    const letter = await storedLetter('stuck@example.net', 'gz-psb');
     // The delivery's own job and the three the sweep would queue, all refused by the processor.
     const own = deliveryJobId(letter.letterId, 'gz-psb', 0);
-    const ids = [own, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(own, i + 1))];
+    const ids = [own, ...sweepJobIds(own)];
     await failJobs(ids);
     await h.closeWorkers();
     clock.at += SWEEP_MIN_AGE_MS + 1000;
@@ -148,11 +151,9 @@ describe('the orphan sweep', () => {
   });
 
   it('when a campaigner retries a delivery the sweep gave up on, then a later lost job of it is queued again, not given up at once', async () => {
-    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
-    const draft = { ...validForm({ email: 'given-up@example.net' }), recipients: ['embassy-de'], keepInformed: false } as never;
-    const letter = await h.letters.create(campaign, draft, { 'embassy-de': { state: 'queued' } });
+    const letter = await storedLetter('given-up@example.net', 'embassy-de');
     const own = deliveryJobId(letter.letterId, 'embassy-de', 0);
-    await failJobs([own, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(own, i + 1))]);
+    await failJobs([own, ...sweepJobIds(own)]);
     await h.closeWorkers();
     clock.at += SWEEP_MIN_AGE_MS + 1000;
     expect(await sweep()).toMatchObject({ gaveUp: 1 });
@@ -160,17 +161,14 @@ describe('the orphan sweep', () => {
     expect(await h.deps.actions.retry(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-de')).toBe(true);
     // Its new job fails to delay a retry (Redis went away at that moment): the delivery is left retrying without a job.
     await (await h.queue.getJob(own))!.remove();
-    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-de', 'send-started', { attempt: 1, due: 0 });
-    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-de', 'transient-error', { error: 'The provider answered 503.' });
+    await failFirstAttempt(letter.letterId, 'embassy-de');
     expect(await sweep()).toMatchObject({ requeued: 1, gaveUp: 0 });
     expect((await h.log.get(letter.letterId, 'embassy-de'))!.state).toBe('retrying');
     await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-de', 'writer-cancelled');
   });
 
   it('when a delivery was left "sending" and its job ended (it stalled too often), then the sweep queues it again and it goes once, flagged', async () => {
-    const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
-    const draft = { ...validForm({ email: 'stuck-sending@example.net' }), recipients: ['embassy-au'], keepInformed: false } as never;
-    const letter = await h.letters.create(campaign, draft, { 'embassy-au': { state: 'queued' } });
+    const letter = await storedLetter('stuck-sending@example.net', 'embassy-au');
     clock.at += SWEEP_MIN_AGE_MS + 1000;
     await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-au', 'send-started', { attempt: 1, due: 0 });
     // A minute into its send (its job may be on it still): left alone.
@@ -197,9 +195,7 @@ describe('the orphan sweep', () => {
      * meanwhile, so the job id must come from the time the release was recorded, not from another reading.
      */
     async function releasedLetter(email: string, targetId: string) {
-      const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
-      const draft = { ...validForm({ email }), recipients: [targetId], keepInformed: false } as never;
-      const letter = await h.letters.create(campaign, draft, { [targetId]: { state: 'queued' } });
+      const letter = await storedLetter(email, targetId);
       clock.at += SWEEP_MIN_AGE_MS + 1000;
       const parking = new Parking({ ...h.deps, redis: h.t.redis, clock });
       clock.tick = 7;
@@ -218,8 +214,7 @@ describe('the orphan sweep', () => {
     it('when it is retrying under the job its release queued, then the sweep finds that job and queues nothing', async () => {
       const { letter, jobId } = await releasedLetter('released-retrying@example.net', 'embassy-fr');
       // Its first attempt failed; the processor delayed the same job by the backoff.
-      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-fr', 'send-started', { attempt: 1, due: 0 });
-      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-fr', 'transient-error', { error: 'The provider answered 503.' });
+      await failFirstAttempt(letter.letterId, 'embassy-fr');
       clock.at += SWEEP_MIN_AGE_MS + 1000;
 
       expect((await sweep()).requeued).toBe(0);
@@ -247,7 +242,7 @@ describe('the orphan sweep', () => {
       const { letter, jobId } = await releasedLetter('released-given-up@example.net', 'embassy-ca');
       // The release's job and the three the sweep queues after it all fail; the sweep gives up.
       await (await h.queue.getJob(jobId))!.remove();
-      await failJobs([jobId, ...Array.from({ length: SWEEP_REQUEUES_MAX }, (_, i) => sweepJobId(jobId, i + 1))]);
+      await failJobs([jobId, ...sweepJobIds(jobId)]);
       await h.closeWorkers();
       clock.at += SWEEP_MIN_AGE_MS + 1000;
       expect(await sweep()).toMatchObject({ gaveUp: 1 });
@@ -256,8 +251,7 @@ describe('the orphan sweep', () => {
       // The retried delivery's job is lost after an attempt failed: it is retrying without a job.
       for (const id of [deliveryJobId(letter.letterId, 'embassy-ca', 0), deliveryJobId(letter.letterId, 'embassy-ca')])
         await (await h.queue.getJob(id))?.remove();
-      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-ca', 'send-started', { attempt: 1, due: 0 });
-      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-ca', 'transient-error', { error: 'The provider answered 503.' });
+      await failFirstAttempt(letter.letterId, 'embassy-ca');
       expect(await sweep()).toMatchObject({ requeued: 1, gaveUp: 0 });
       await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-ca', 'writer-cancelled');
     });
