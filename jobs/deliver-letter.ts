@@ -107,7 +107,12 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     // from the letter, so they are read after it; the store's connection pipelines both across jobs.)
     const block = await deps.control.check(slug, targetId);
     if (block.blocked) {
-      await deps.parking.park(slug, letterId, targetId, block.reason);
+      // A send found "sending" (interrupted) is parked only if no other job has taken it over since it was read.
+      const parked = await deps.parking.park(slug, letterId, targetId, block.reason, state === 'sending' ? { minAgeMs: deps.takeOverAfterMs } : {});
+      if (!parked && state === 'sending') {
+        await job.moveToDelayed(deps.clock.now() + deps.takeOverAfterMs, token);
+        throw new DelayedError();
+      }
       return { parked: block.reason };
     }
 

@@ -26,9 +26,12 @@ export interface ParkingDeps {
 export class Parking {
   constructor(private readonly deps: ParkingDeps) {}
 
-  /** Marks the delivery held with `reason` and keeps its place; false if it was no longer in a state that can be parked. */
-  async park(campaign: string, letterId: string, targetId: string, reason: string): Promise<boolean> {
-    const result = await this.deps.log.apply(campaign, letterId, targetId, 'parked', { note: reason, due: 0 });
+  /**
+   * Marks the delivery held with `reason` and keeps its place; false if it was no longer in a state that
+   * can be parked, or (with `minAgeMs`) had not been in it that long: a send another job took over meanwhile.
+   */
+  async park(campaign: string, letterId: string, targetId: string, reason: string, options: { minAgeMs?: number } = {}): Promise<boolean> {
+    const result = await this.deps.log.apply(campaign, letterId, targetId, 'parked', { note: reason, due: 0, minAgeMs: options.minAgeMs });
     if (!result.applied) return false;
     await this.deps.redis.zadd(this.deps.keys.parked(campaign, targetId), this.deps.clock.now(), letterId);
     // The switch may have been lifted while this letter was being parked (after the release looked):

@@ -142,4 +142,15 @@ describe('a send interrupted by a crash', () => {
     expect(record).toMatchObject({ state: 'sent', messageId: 'first-attempt' });
     expect(record.possibleDuplicate).toBeFalsy();
   });
+
+  it('when a send has just been taken over, then a job that read it before cannot park it (the pause waits for that send)', async () => {
+    const a = await leftSending('embassy-ca');
+    const parking = new Parking({ ...h.deps, redis: h.t.redis, clock: h.deps.clock! });
+    const parkedBefore = (await parking.counts(SHIPPED_CAMPAIGN))['embassy-ca'];
+    // What a job does when it finds an interrupted send and sending paused: park it, unless another job took it over meanwhile.
+    expect(await parking.park(SHIPPED_CAMPAIGN, a.letterId, 'embassy-ca', 'Sending is paused.', { minAgeMs: LOCK_MS })).toBe(false);
+    expect((await stateOf(a.letterId, 'embassy-ca')).state).toBe('sending');
+    expect((await parking.counts(SHIPPED_CAMPAIGN))['embassy-ca']).toBe(parkedBefore);
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-ca', 'provider-accepted', { messageId: 'the-other-job' });
+  });
 });
