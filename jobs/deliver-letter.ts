@@ -90,6 +90,11 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       await job.moveToDelayed(delivery.record.changedAt + deps.takeOverAfterMs, token);
       throw new DelayedError();
     }
+    if (state === 'retrying' && delivery.record.due !== undefined && delivery.record.due > deps.clock.now()) {
+      // A retry waits for its backoff, whichever job finds it (its own is delayed until then; a second one, e.g. the sweep's, waits too).
+      await job.moveToDelayed(delivery.record.due, token);
+      throw new DelayedError();
+    }
 
     const target = campaign.targetById.get(targetId);
     if (!target) {
@@ -206,13 +211,14 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
         throw new UnrecoverableError(reason);
       }
       // After an answer that leaves open whether the provider took the letter, the retry may duplicate it: say so.
+      const retryAt = deps.clock.now() + retryDelayMs(deps.retry, attempt, random);
       await deps.log.apply(slug, letterId, targetId, 'transient-error', {
         error: failure.reason,
+        due: retryAt,
         ...(failure.ambiguous
           ? { possibleDuplicate: true, note: 'An attempt ended without a clear answer from the mail provider; this letter may arrive twice.' }
           : {}),
       });
-      const retryAt = deps.clock.now() + retryDelayMs(deps.retry, attempt, random);
       deps.logger.info(
         { ...ids, status: failure.status, attempt, reason: failure.reason, possibleDuplicate: failure.ambiguous || undefined, retryAt },
         'delivery attempt failed; will retry',

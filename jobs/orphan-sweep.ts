@@ -15,18 +15,18 @@ import { deliveryJobId, deliveryJobIds, jobsFor, releaseJobId, type QueueJobData
 // they were planned (at writing, or at confirmation), and at those whose last move was a release from
 // a hold (at least a couple of minutes ago): the first are queued under their own job id, the others
 // under the id their release's recorded time gives (releaseJobId), so a missing job is a lost one. (A
-// delivery moved otherwise, e.g. rescheduled by the processor, keeps the job that moved it.) A
-// delivery "retrying" must also have a job (its own or its release's, delayed by the processor's
-// backoff), and so must one left "sending" for a couple of minutes (its job ended mid-send: it stalled
-// more often than BullMQ allows, or the processor met an unexpected error; the job queued again takes
-// the send over, flagged as possibly arriving twice). A job that has ended as failed while its delivery
-// still waits (delaying a retry failed as Redis went away, or the processor met an unexpected error)
-// counts as no job. Such deliveries are queued again under the ids "<job id>.s1", ".s2", ".s3" (the
-// job id of their latest release, if any), which later sweeps look for too; when all three have
-// failed as well, the failure is not passing and the delivery is marked failed with the last job's
-// reason. Even if a job did exist, the
-// letter goes once: the delivery log lets only one attempt start a send, and a send is taken over
-// only once the attempt that started it cannot still be running (deliver-letter.ts).
+// delivery moved otherwise, e.g. rescheduled by the processor, keeps the job that moved it.)
+// A delivery "retrying" must also have a job (its own or its release's, delayed by the processor's
+// backoff; queued again, it waits for the next attempt's time kept in the record). So must one left
+// "sending" for a couple of minutes (its job ended mid-send: it stalled more often than BullMQ allows,
+// or the processor met an unexpected error); the job queued again takes the send over, flagged as
+// possibly arriving twice. A job that has ended as failed while its delivery still waits (delaying a
+// retry failed as Redis went away, or the processor met an unexpected error) counts as no job.
+// Such deliveries are queued again under the ids "<job id>.s1", ".s2", ".s3" (the job id of their
+// latest release, if any), which later sweeps look for too; when all three have failed as well, the
+// failure is not passing and the delivery is marked failed with the last job's reason. Even if a job
+// did exist, the letter goes once: the delivery log lets only one attempt start a send, and a send is
+// taken over only once the attempt that started it cannot still be running (deliver-letter.ts).
 
 export interface OrphanSweepDeps {
   redis: Redis;
@@ -145,7 +145,7 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
         const planned = {
           targetId: d.targetId,
           state: (d.record.state === 'waiting' ? 'waiting' : 'queued') as 'queued' | 'waiting',
-          due: d.record.state === 'retrying' || d.record.state === 'sending' ? now : (d.record.due ?? now),
+          due: d.record.state === 'sending' ? now : (d.record.due ?? now),
           place: letter.recipients.indexOf(d.targetId),
         };
         // Not the delivery's own id: a failed job keeps its id for a while (FINISHED_DELIVERY_JOBS).

@@ -153,4 +153,24 @@ describe('a send interrupted by a crash', () => {
     expect((await parking.counts(SHIPPED_CAMPAIGN))['embassy-ca']).toBe(parkedBefore);
     await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-ca', 'provider-accepted', { messageId: 'the-other-job' });
   });
+
+  it('when a second job finds a delivery whose retry is not due yet, then it waits for the backoff, and the status page says when the next attempt is due', async () => {
+    const a = await send(['embassy-au']);
+    await eventually(async () => ((await stateOf(a.letterId, 'embassy-au')).state === 'sent' ? true : undefined));
+    // As if that attempt had failed with a 503 and its job were delayed by a 1.5 s backoff ...
+    const due = Date.now() + 1500;
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-au', 'provider-bounced', { error: 'reset for the test' });
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-au', 'campaigner-retry', { attempt: 0 });
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-au', 'send-started', { attempt: 1, due: 0 });
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'embassy-au', 'transient-error', { error: 'The provider answered 503.', due });
+    const page = await request(h.app).get(`/letters/${a.token}`).expect(200);
+    expect(page.text).toContain('Due to be sent');
+    fake.requests.length = 0;
+    // ... and a second job for it arrives at once.
+    await h.queue.add('deliver', { l: a.letterId, t: 'embassy-au' }, { jobId: 'early', removeOnComplete: true });
+    await eventually(async () => ((await stateOf(a.letterId, 'embassy-au')).state === 'sent' ? true : undefined));
+    const sends = fake.requests.filter((r) => r.body.custom_args?.letter === a.letterId);
+    expect(sends).toHaveLength(1);
+    expect(sends[0]!.at).toBeGreaterThanOrEqual(due);
+  });
 });

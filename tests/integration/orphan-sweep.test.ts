@@ -100,6 +100,20 @@ describe('the orphan sweep', () => {
     await h.closeWorkers();
   });
 
+  it('when a delivery left retrying without a job has its next attempt due later, then the sweep queues it for that time, not at once', async () => {
+    const letter = await storedLetter('retry-later@example.net', 'embassy-fr');
+    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-fr', 'send-started', { attempt: 1, due: 0 });
+    clock.at += SWEEP_MIN_AGE_MS + 1000;
+    const due = clock.at + 10 * 60_000;
+    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-fr', 'transient-error', { error: 'The provider answered 503.', due });
+
+    expect((await sweep()).requeued).toBe(1);
+    const job = (await h.queue.getJob(sweepJobId(deliveryJobId(letter.letterId, 'embassy-fr', 0), 1)))!;
+    expect(job.delay).toBe(10 * 60_000);
+    await job.remove();
+    await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-fr', 'writer-cancelled');
+  });
+
   it('when a delivery still waits but its job ended as failed, then the sweep queues it again under a fresh id and it goes once', async () => {
     const letter = await storedLetter('failed-job@example.net', 'embassy-fr');
     // Its job, under its own id, fails at once (a payload the processor refuses), leaving the delivery queued.
