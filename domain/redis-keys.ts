@@ -38,6 +38,8 @@ export interface RedisKeys {
   sendsPerDay(campaign: string, targetId: string): string;
   /** Sorted set: letters parked for a recipient while sending is paused or the recipient held (score: time parked). */
   parked(campaign: string, targetId: string): string;
+  /** Sorted set: a campaign's letters given back to their line after a hold (score: time released), for the orphan sweep; trimmed to a day. */
+  releases(campaign: string): string;
   /** Sorted set: letters waiting for a recipient's next digest (score: time accepted). */
   digestPending(campaign: string, targetId: string): string;
   /** Hash: the parts of one digest already sent (part number to message id and letter ids). */
@@ -83,6 +85,7 @@ export function redisKeys(prefix: string): RedisKeys {
     sends: (campaign, target) => `${p}:campaign:${campaign}:sends:${target}`,
     sendsPerDay: (campaign, target) => `${p}:campaign:${campaign}:sends-per-day:${target}`,
     parked: (campaign, target) => `${p}:campaign:${campaign}:parked:${target}`,
+    releases: (campaign) => `${p}:campaign:${campaign}:releases`,
     digestPending: (campaign, target) => `${p}:campaign:${campaign}:digest:${target}:pending`,
     digestParts: (campaign, target, period) => `${p}:campaign:${campaign}:digest:${target}:${period}:parts`,
     submission: (hash) => `${p}:submission:${hash}`,

@@ -10,8 +10,8 @@ import { deliveryJobId, deliveryJobIds, jobsFor, releaseJobId, type QueueJobData
 
 // A letter is stored, then its jobs are queued. If the web process dies between the two (a crash,
 // a kill, Redis going away at that instant), the letter exists with deliveries "queued" or "waiting"
-// and no job to send them. This sweep finds such deliveries among the letters written in the last
-// day and queues them again at their planned time. It looks at deliveries that have not moved since
+// and no job to send them. This sweep finds such deliveries among the letters written or released
+// from a hold in the last day and queues them again at their planned time. It looks at deliveries that have not moved since
 // they were planned (at writing, or at confirmation), and at those whose last move was a release from
 // a hold (at least a couple of minutes ago): the first are queued under their own job id, the others
 // under the id their release's recorded time gives (releaseJobId), so a missing job is a lost one. (A
@@ -103,8 +103,13 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
     const cursorKey = `${index}:orphan-sweep-offset`;
     const offset = Number((await deps.redis.get(cursorKey)) ?? 0);
     const limit = MAX_PER_RUN - examined;
-    const ids = await deps.redis.zrangebyscore(index, now - SWEEP_WINDOW_MS, now - SWEEP_MIN_AGE_MS, 'LIMIT', offset, limit);
-    await deps.redis.set(cursorKey, ids.length < limit ? 0 : offset + ids.length, 'EX', SWEEP_WINDOW_MS / 1000);
+    const written = await deps.redis.zrangebyscore(index, now - SWEEP_WINDOW_MS, now - SWEEP_MIN_AGE_MS, 'LIMIT', offset, limit);
+    await deps.redis.set(cursorKey, written.length < limit ? 0 : offset + written.length, 'EX', SWEEP_WINDOW_MS / 1000);
+    // Letters released from a hold in the last day, however long ago they were written (a hold may last days).
+    const releases = deps.keys.releases(campaign.slug);
+    await deps.redis.zremrangebyscore(releases, '-inf', `(${now - SWEEP_WINDOW_MS}`);
+    const released = await deps.redis.zrangebyscore(releases, now - SWEEP_WINDOW_MS, now - SWEEP_MIN_AGE_MS, 'LIMIT', 0, Math.max(0, limit - written.length));
+    const ids = [...new Set([...written, ...released])];
     for (const letterId of ids) {
       examined++;
       const letter = await deps.letters.get(letterId);

@@ -66,6 +66,8 @@ export class Parking {
       for (const letterId of batch) {
         const plan = await this.deps.planner.planOne(c, targetId);
         const event = plan.state === 'in-digest' ? 'released-to-digest' : 'released';
+        // Noted first, so the orphan sweep finds the letter however long ago it was written, even if this process dies next.
+        if (event === 'released') await this.deps.redis.zadd(this.deps.keys.releases(campaign), this.deps.clock.now(), letterId);
         const moved = await this.deps.log.apply(campaign, letterId, targetId, event, { due: plan.due, digestDate: plan.digestDate ?? '', note: '' });
         if (moved.applied) {
           if (plan.state === 'in-digest') await this.deps.redis.zadd(this.deps.keys.digestPending(campaign, targetId), this.deps.clock.now(), letterId);

@@ -208,9 +208,9 @@ describe('the orphan sweep', () => {
      * its job is the release's; returns the letter and that job's id. The clock moves at every reading
      * meanwhile, so the job id must come from the time the release was recorded, not from another reading.
      */
-    async function releasedLetter(email: string, targetId: string) {
+    async function releasedLetter(email: string, targetId: string, writtenAgo = SWEEP_MIN_AGE_MS + 1000) {
       const letter = await storedLetter(email, targetId);
-      clock.at += SWEEP_MIN_AGE_MS + 1000;
+      clock.at += writtenAgo;
       const parking = new Parking({ ...h.deps, redis: h.t.redis, clock });
       clock.tick = 7;
       try {
@@ -279,6 +279,20 @@ describe('the orphan sweep', () => {
       clock.at += SWEEP_MIN_AGE_MS + 1000;
       expect((await sweep()).requeued).toBe(1);
       await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'gz-procuratorate', 'writer-cancelled');
+    });
+
+    it('when a letter written days ago is released from a long hold and its job is lost, then the sweep still finds it and queues it again', async () => {
+      const { letter, jobId } = await releasedLetter('held-for-days@example.net', 'gz-psb', 3 * 24 * 3_600_000);
+      await (await h.queue.getJob(jobId))!.remove();
+      clock.at += SWEEP_MIN_AGE_MS + 1000;
+
+      expect((await sweep()).requeued).toBe(1);
+      expect(await h.queue.getJob(sweepJobId(jobId, 1))).toBeDefined();
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'gz-psb', 'writer-cancelled');
+      // A day later its release is no longer remembered.
+      clock.at += 24 * 3_600_000;
+      await sweep();
+      expect(await h.t.redis.zscore(h.t.keys.releases(SHIPPED_CAMPAIGN), letter.letterId)).toBeNull();
     });
   });
 });
