@@ -38,13 +38,15 @@ export interface OrphanSweepDeps {
   policy: RetryPolicy;
   clock: Clock;
   logger: Logger;
+  /** Letters looked at per run at the most (20,000 unless a test sets fewer). */
+  maxPerRun?: number;
 }
 
 /** Letters younger than this are still being queued by the request that stored them. */
 export const SWEEP_MIN_AGE_MS = 2 * 60_000;
 /** How far back the sweep looks (it runs every few minutes, so a day is ample margin). */
 export const SWEEP_WINDOW_MS = 24 * 3_600_000;
-/** Letters looked at per run at the most. */
+/** Letters looked at per run at the most, shared equally by the campaigns. */
 const MAX_PER_RUN = 20_000;
 
 /** How many times the sweep queues one delivery again before it gives up on it. */
@@ -95,20 +97,17 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
   let examined = 0;
   let requeued = 0;
   let gaveUp = 0;
-  for (const campaign of deps.campaigns.list()) {
-    if (examined >= MAX_PER_RUN) break;
-    // A busy day holds more letters than one run looks at: each run goes on from where the last one
-    // stopped, and starts again from the window's oldest letter once it reaches the newest.
-    const index = deps.keys.letterIndex(campaign.slug);
-    const cursorKey = `${index}:orphan-sweep-offset`;
-    const offset = Number((await deps.redis.get(cursorKey)) ?? 0);
-    const limit = MAX_PER_RUN - examined;
-    const written = await deps.redis.zrangebyscore(index, now - SWEEP_WINDOW_MS, now - SWEEP_MIN_AGE_MS, 'LIMIT', offset, limit);
-    await deps.redis.set(cursorKey, written.length < limit ? 0 : offset + written.length, 'EX', SWEEP_WINDOW_MS / 1000);
+  const campaigns = deps.campaigns.list();
+  // Each campaign has its share of the run, so a busy one never leaves the others unswept; of it, a
+  // quarter goes to letters released from a hold (fewer than those written, but they come in bulk).
+  const share = Math.max(2, Math.floor((deps.maxPerRun ?? MAX_PER_RUN) / Math.max(1, campaigns.length)));
+  const [from, to] = [now - SWEEP_WINDOW_MS, now - SWEEP_MIN_AGE_MS];
+  for (const campaign of campaigns) {
+    const written = await nextPage(deps.redis, deps.keys.letterIndex(campaign.slug), from, to, share - Math.floor(share / 4));
     // Letters released from a hold in the last day, however long ago they were written (a hold may last days).
     const releases = deps.keys.releases(campaign.slug);
-    await deps.redis.zremrangebyscore(releases, '-inf', `(${now - SWEEP_WINDOW_MS}`);
-    const released = await deps.redis.zrangebyscore(releases, now - SWEEP_WINDOW_MS, now - SWEEP_MIN_AGE_MS, 'LIMIT', 0, Math.max(0, limit - written.length));
+    await deps.redis.zremrangebyscore(releases, '-inf', `(${from}`);
+    const released = await nextPage(deps.redis, releases, from, to, Math.floor(share / 4));
     const ids = [...new Set([...written, ...released])];
     for (const letterId of ids) {
       examined++;
@@ -161,7 +160,19 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
       requeued += jobs.length;
       deps.logger.warn({ campaign: campaign.slug, letter: letterId, jobs: jobs.map((j) => j.opts.jobId) }, 'deliveries found without a job were queued again');
     }
-    if (examined >= MAX_PER_RUN) break;
   }
   return { examined, requeued, gaveUp };
+}
+
+/**
+ * The next `limit` members of the sorted set `key` scored from `from` to `to`: a busy day holds more
+ * letters than one run looks at, so each run goes on from where the last one stopped, and starts
+ * again from the oldest once it reaches the newest.
+ */
+async function nextPage(redis: Redis, key: string, from: number, to: number, limit: number): Promise<string[]> {
+  const cursorKey = `${key}:orphan-sweep-offset`;
+  const offset = Number((await redis.get(cursorKey)) ?? 0);
+  const ids = await redis.zrangebyscore(key, from, to, 'LIMIT', offset, limit);
+  await redis.set(cursorKey, ids.length < limit ? 0 : offset + ids.length, 'EX', SWEEP_WINDOW_MS / 1000);
+  return ids;
 }

@@ -26,8 +26,10 @@ beforeAll(() => {
 afterEach(() => h.closeWorkers());
 afterAll(() => h.close());
 
-const sweep = () =>
+/** One run of the sweep, looking at `maxPerRun` letters at the most (its default, 20,000, unless given). */
+const sweep = (maxPerRun?: number) =>
   sweepOrphans({
+    maxPerRun,
     redis: h.t.redis,
     keys: h.t.keys,
     campaigns: h.campaigns,
@@ -293,6 +295,30 @@ describe('the orphan sweep', () => {
       clock.at += 24 * 3_600_000;
       await sweep();
       expect(await h.t.redis.zscore(h.t.keys.releases(SHIPPED_CAMPAIGN), letter.letterId)).toBeNull();
+    });
+
+    it('when more letters were released than one run looks at, then each run goes on to the next ones until every lost job is queued again', async () => {
+      // This campaign's releases are only these five (the earlier tests' are forgotten).
+      const releases = h.t.keys.releases(SHIPPED_CAMPAIGN);
+      await h.t.redis.del(releases, `${releases}:orphan-sweep-offset`);
+      // Five letters written days ago, released together after a long hold; every release's job is lost.
+      const letters = [];
+      for (let i = 0; i < 5; i++) letters.push(await storedLetter(`bulk-release-${i}@example.net`, 'embassy-us'));
+      clock.at += 3 * 24 * 3_600_000;
+      const parking = new Parking({ ...h.deps, redis: h.t.redis, clock });
+      for (const letter of letters) {
+        expect(await parking.park(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-us', 'Held while the address was checked.')).toBe(true);
+        const released = (await h.log.get(letter.letterId, 'embassy-us'))!.history[2]!;
+        await (await h.queue.getJob(releaseJobId(deliveryJobId(letter.letterId, 'embassy-us'), released.at)))!.remove();
+      }
+      clock.at += SWEEP_MIN_AGE_MS + 1000;
+
+      // Eight letters a run: up to six of those written in the last day, two of those released.
+      const runs = [];
+      for (let run = 0; run < 4; run++) runs.push((await sweep(8)).requeued);
+      expect(runs.reduce((a, b) => a + b, 0)).toBe(5);
+      expect(runs[0]).toBe(2);
+      for (const letter of letters) await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-us', 'writer-cancelled');
     });
   });
 });
