@@ -47,7 +47,7 @@ export class CampaignerActions {
     if (!c?.targetById.has(targetId)) return false;
     const letter = await this.deps.letters.get(letterId);
     if (!letter || letter.textDeleted) return false;
-    const moved = await this.deps.log.apply(campaign, letterId, targetId, 'campaigner-retry', { note: 'Retried by a campaigner.', attempt: 0 });
+    const moved = await this.deps.log.apply(campaign, letterId, targetId, 'campaigner-retry', { note: 'Retried by a campaigner.', attempt: 0, due: 0 });
     if (!moved.applied) return false;
     const plan = await this.deps.planner.planOne(c, targetId);
     // A digest recipient's retried letter goes on its own, at the recipient's pace.

@@ -173,4 +173,18 @@ describe('a send interrupted by a crash', () => {
     expect(sends).toHaveLength(1);
     expect(sends[0]!.at).toBeGreaterThanOrEqual(due);
   });
+
+  it('when a campaigner retries a letter that failed while a retry was due, then the old due time is not shown as its next one', async () => {
+    const a = await send(['gz-procuratorate']);
+    await eventually(async () => ((await stateOf(a.letterId, 'gz-procuratorate')).state === 'sent' ? true : undefined));
+    const stale = Date.now() - 3_600_000;
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'gz-procuratorate', 'provider-bounced', { error: 'reset for the test' });
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'gz-procuratorate', 'campaigner-retry', { attempt: 0 });
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'gz-procuratorate', 'send-started', { attempt: 1, due: 0 });
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'gz-procuratorate', 'transient-error', { error: 'The provider answered 503.', due: stale });
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'gz-procuratorate', 'permanent-error', { error: 'The provider answered 400.' });
+
+    expect(await h.deps.actions.retry(SHIPPED_CAMPAIGN, a.letterId, 'gz-procuratorate')).toBe(true);
+    expect((await stateOf(a.letterId, 'gz-procuratorate')).due).not.toBe(stale);
+  });
 });
