@@ -63,6 +63,11 @@ const DEFAULT_RATE_LIMIT_MS = 60_000;
 export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job<DeliveryJob>, token?: string) => Promise<DeliverOutcome> {
   const random = deps.random ?? Math.random;
   return async (job, token) => {
+    /** Puts the job back until `at` (ms); the job ends here for now (DelayedError tells BullMQ it was moved). */
+    const waitUntil = async (at: number): Promise<never> => {
+      await job.moveToDelayed(at, token);
+      throw new DelayedError();
+    };
     const parsed = deliveryJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`Invalid delivery job payload: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
     const { letterId, targetId } = parsed.data;
@@ -78,8 +83,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     const state = delivery.record.state;
     if (state === 'unconfirmed') {
       // Queued a moment before its writer's confirmation was recorded (letter-confirmation.ts): look again shortly.
-      await job.moveToDelayed(deps.clock.now() + 5000, token);
-      throw new DelayedError();
+      return waitUntil(deps.clock.now() + 5000);
     }
     if (state !== 'queued' && state !== 'waiting' && state !== 'retrying' && state !== 'sending') {
       return { skipped: `delivery is ${state}${delivery.record.messageId ? ` (${delivery.record.messageId})` : ''}` };
@@ -87,13 +91,11 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     if (state === 'sending' && deps.clock.now() - delivery.record.changedAt < deps.takeOverAfterMs) {
       // Another attempt started this send and may still be running (a second job for the delivery): look
       // again once it cannot be; by then it is recorded sent, or failed, or it was interrupted.
-      await job.moveToDelayed(delivery.record.changedAt + deps.takeOverAfterMs, token);
-      throw new DelayedError();
+      return waitUntil(delivery.record.changedAt + deps.takeOverAfterMs);
     }
     if (state === 'retrying' && delivery.record.due !== undefined && delivery.record.due > deps.clock.now()) {
       // A retry waits for its backoff, whichever job finds it (its own is delayed until then; a second one, e.g. the sweep's, waits too).
-      await job.moveToDelayed(delivery.record.due, token);
-      throw new DelayedError();
+      return waitUntil(delivery.record.due);
     }
 
     const target = campaign.targetById.get(targetId);
@@ -115,8 +117,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       // A send found "sending" (interrupted) is parked only if no other job has taken it over since it was read.
       const parked = await deps.parking.park(slug, letterId, targetId, block.reason, state === 'sending' ? { minAgeMs: deps.takeOverAfterMs } : {});
       if (!parked && state === 'sending') {
-        await job.moveToDelayed(deps.clock.now() + deps.takeOverAfterMs, token);
-        throw new DelayedError();
+        return waitUntil(deps.clock.now() + deps.takeOverAfterMs);
       }
       return { parked: block.reason };
     }
@@ -144,8 +145,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
         // Spread letters that meet the limit together over the next interval, so they do not meet again.
         const at = Math.max(retryAt, now) + Math.floor(random() * Math.max(interval, 1000));
         await deps.log.apply(slug, letterId, targetId, 'rescheduled', { due: at });
-        await job.moveToDelayed(at, token);
-        throw new DelayedError();
+        return waitUntil(at);
       }
     }
 
@@ -171,8 +171,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
     );
     if (!started.applied && started.reason === 'too-soon') {
       // Another job took the send over since the letter was read: look again when that one cannot still be running.
-      await job.moveToDelayed(started.since + deps.takeOverAfterMs, token);
-      throw new DelayedError();
+      return waitUntil(started.since + deps.takeOverAfterMs);
     }
     if (!started.applied) return { skipped: `delivery was ${started.reason === 'missing' ? 'missing' : started.from}` };
     if (restarted) deps.logger.warn({ ...ids, attempt, possibleDuplicate: true }, 'sending again after an interrupted attempt: the letter may arrive twice');
@@ -223,8 +222,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
         { ...ids, status: failure.status, attempt, reason: failure.reason, possibleDuplicate: failure.ambiguous || undefined, retryAt },
         'delivery attempt failed; will retry',
       );
-      await job.moveToDelayed(retryAt, token);
-      throw new DelayedError();
+      return waitUntil(retryAt);
     }
     await deps.log.apply(slug, letterId, targetId, 'provider-accepted', { messageId, error: '' });
     deps.logger.info({ ...ids, messageId, attempt }, 'letter sent');

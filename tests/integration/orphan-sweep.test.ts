@@ -60,6 +60,16 @@ async function failFirstAttempt(letterId: string, targetId: string) {
   await h.log.apply(SHIPPED_CAMPAIGN, letterId, targetId, 'transient-error', { error: 'The provider answered 503.' });
 }
 
+/** Waits until the delivery is recorded sent, checks the writer's letter reached `mail` exactly once, and returns its record. */
+async function sentOnce(mail: ReturnType<typeof recordingTransport>, letterId: string, targetId: string, email: string) {
+  const record = await eventually(async () => {
+    const r = (await h.log.get(letterId, targetId))!;
+    return r.state === 'sent' ? r : undefined;
+  });
+  expect(mail.sends.filter((s) => s.email.replyTo.email === email)).toHaveLength(1);
+  return record;
+}
+
 describe('the orphan sweep', () => {
   it('when a letter was stored but its jobs never queued, then the sweep queues exactly its deliveries, they go once, and a second sweep finds nothing', async () => {
     const campaign = h.campaigns.get(SHIPPED_CAMPAIGN)!;
@@ -96,8 +106,7 @@ describe('the orphan sweep', () => {
     expect((await sweep()).requeued).toBe(1);
     const mail = recordingTransport();
     h.startWorker(mail);
-    await eventually(async () => ((await h.log.get(letter.letterId, 'gz-procuratorate'))!.state === 'sent' ? true : undefined));
-    expect(mail.sends.filter((s) => s.email.replyTo.email === 'retrying@example.net')).toHaveLength(1);
+    await sentOnce(mail, letter.letterId, 'gz-procuratorate', 'retrying@example.net');
     expect((await sweep()).requeued).toBe(0);
     await h.closeWorkers();
   });
@@ -125,8 +134,7 @@ describe('the orphan sweep', () => {
     clock.at += SWEEP_MIN_AGE_MS + 1000;
 
     expect((await sweep()).requeued).toBe(1);
-    await eventually(async () => ((await h.log.get(letter.letterId, 'embassy-fr'))!.state === 'sent' ? true : undefined));
-    expect(mail.sends.filter((s) => s.email.replyTo.email === 'failed-job@example.net')).toHaveLength(1);
+    await sentOnce(mail, letter.letterId, 'embassy-fr', 'failed-job@example.net');
     expect((await sweep()).requeued).toBe(0);
     await h.closeWorkers();
   });
@@ -195,12 +203,8 @@ describe('the orphan sweep', () => {
     expect((await sweep()).requeued).toBe(1);
     const mail = recordingTransport();
     h.startWorker(mail);
-    const record = await eventually(async () => {
-      const r = (await h.log.get(letter.letterId, 'embassy-au'))!;
-      return r.state === 'sent' ? r : undefined;
-    });
+    const record = await sentOnce(mail, letter.letterId, 'embassy-au', 'stuck-sending@example.net');
     expect(record.possibleDuplicate).toBe(true);
-    expect(mail.sends.filter((s) => s.email.replyTo.email === 'stuck-sending@example.net')).toHaveLength(1);
     expect((await sweep()).requeued).toBe(0);
   });
 
@@ -249,8 +253,7 @@ describe('the orphan sweep', () => {
       expect((await sweep()).requeued).toBe(1);
       const mail = recordingTransport();
       h.startWorker(mail);
-      await eventually(async () => ((await h.log.get(letter.letterId, 'embassy-gb'))!.state === 'sent' ? true : undefined));
-      expect(mail.sends.filter((s) => s.email.replyTo.email === 'released-lost@example.net')).toHaveLength(1);
+      await sentOnce(mail, letter.letterId, 'embassy-gb', 'released-lost@example.net');
       expect((await sweep()).requeued).toBe(0);
     });
 
