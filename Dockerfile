@@ -9,7 +9,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY domain ./domain
 COPY jobs ./jobs
 COPY server ./server
-COPY scripts ./scripts
+COPY scripts/cli.ts ./scripts/cli.ts
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim AS runtime
