@@ -98,18 +98,25 @@ export function exportValues(row: DeliveryExportRow, personal = false): string[]
 
 /** Cells a spreadsheet would read as a formula (or as a cell starting with a control character). */
 const FORMULA_START = /^[=+\-@\t\r]/;
-const NEEDS_QUOTES = /[",\r\n]/;
+/**
+ * A formula start after a semicolon, tab or line break: a spreadsheet that splits on semicolons (the
+ * separator in many locales) ignores quotes that do not open its own field and would start a cell there.
+ */
+const FORMULA_AFTER_SEPARATOR = /([;\t\r\n])(?=[=+\-@])/g;
+const NEEDS_QUOTES = /[",;\t\r\n]/;
 
 /**
- * One CSV record ending in CRLF (RFC 4180): a cell with a comma, quote or line break is quoted and
- * its quotes doubled. A cell starting with =, +, -, @, tab or CR gets a leading ' so spreadsheets
- * show it as text instead of running it as a formula. Never throws.
+ * One CSV record ending in CRLF (RFC 4180): a cell with a comma, semicolon, tab, quote or line break
+ * is quoted and its quotes doubled. A cell starting with =, +, -, @, tab or CR gets a leading ', and so
+ * does such a character after a semicolon, tab or line break inside a cell, so spreadsheets show it as
+ * text instead of running it as a formula. Never throws.
  */
 export function toCsvLine(values: readonly string[]): string {
   let line = '';
   for (let i = 0; i < values.length; i++) {
     let cell = values[i] ?? '';
     if (FORMULA_START.test(cell)) cell = `'${cell}`;
+    cell = cell.replace(FORMULA_AFTER_SEPARATOR, "$1'");
     if (NEEDS_QUOTES.test(cell)) cell = `"${cell.replace(/"/g, '""')}"`;
     line += i === 0 ? cell : `,${cell}`;
   }

@@ -89,6 +89,9 @@ export function exportRoutes(deps: Pick<AppDeps, 'campaigns' | 'redis' | 'keys' 
       await chunks.return(undefined);
       return res.end();
     }
+    // A byte-order mark first: without it Excel reads the file in the local code page and garbles
+    // names in Chinese or with accents (other CSV readers skip it).
+    res.write('\uFEFF');
     try {
       while (!step.done && !closed) {
         if (step.value && !res.write(step.value)) await writableOrClosed(res);

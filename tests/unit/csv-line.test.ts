@@ -17,8 +17,14 @@ describe('a CSV line', () => {
 
   it('when a cell starts with =, +, -, @, tab or CR, then a leading apostrophe keeps a spreadsheet from running it', () => {
     expect(toCsvLine(['=HYPERLINK("http://evil.example","x")'])).toBe(`"'=HYPERLINK(""http://evil.example"",""x"")"\r\n`);
-    expect(toCsvLine(['+1', '-2+3', '@SUM(A1)', '\t=1', '\r=1'])).toBe(`'+1,'-2+3,'@SUM(A1),'\t=1,"'\r=1"\r\n`);
+    expect(toCsvLine(['+1', '-2+3', '@SUM(A1)', '\t=1', '\r=1'])).toBe(`'+1,'-2+3,'@SUM(A1),"'\t'=1","'\r'=1"\r\n`);
     expect(toCsvLine(['=1,2'])).toBe(`"'=1,2"\r\n`);
+  });
+
+  it('when a formula follows a semicolon, tab or line break in a cell, then it gets an apostrophe too and the cell is quoted', () => {
+    // A spreadsheet that splits on semicolons would start a cell at "=cmd..." whatever the quotes.
+    expect(toCsvLine([`Hello;=cmd|' /C calc'!A0`])).toBe(`"Hello;'=cmd|' /C calc'!A0"\r\n`);
+    expect(toCsvLine(['a;b', 'x\t+1', 'one\n@two'])).toBe(`"a;b","x\t'+1","one\n'@two"\r\n`);
   });
 
   it('when =, +, -, @ appear later in a cell, then the cell is left as it is', () => {
