@@ -59,7 +59,7 @@ export function barChartSvg(
       `<rect class="bar-written" x="${x.toFixed(1)}" y="${(top + plotH - hw).toFixed(1)}" width="${bar.toFixed(1)}" height="${hw.toFixed(1)}" fill="#1d3b5a"/>`,
     );
     parts.push(
-      `<rect class="bar-sent" x="${(x + bar).toFixed(1)}" y="${(top + plotH - hs).toFixed(1)}" width="${bar.toFixed(1)}" height="${hs.toFixed(1)}" fill="url(#hatch)"/>`,
+      `<rect class="bar-sent" x="${(x + bar).toFixed(1)}" y="${(top + plotH - hs).toFixed(1)}" width="${bar.toFixed(1)}" height="${hs.toFixed(1)}" fill="url(#${opts.id}-hatch)"/>`,
     );
     parts.push('</g>');
     if (i % opts.labelEvery === 0)

@@ -102,6 +102,13 @@ describe('the dashboard numbers', () => {
     expect(charts).toHaveLength(2);
     expect(charts[0]!.match(/class="bar-written"/g)).toHaveLength(48);
     expect(charts[0]!).toMatch(/: 4 written, 3 sent<\/title>/);
+    // The "sent" bars are painted with the chart's own pattern: a fill naming no element paints nothing.
+    for (const chart of charts) {
+      const ids = new Set([...chart.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]));
+      const fills = [...chart.matchAll(/class="bar-sent"[^>]*fill="url\(#([^)]+)\)"/g)].map((m) => m[1]);
+      expect(fills.length).toBeGreaterThan(0);
+      expect(fills.filter((id) => !ids.has(id))).toEqual([]);
+    }
   });
 
   it('when the live part is polled, then it carries the same numbers without the page around it', async () => {
