@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -15,7 +16,14 @@ const envSchema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   PUBLIC_URL: z.url({ error: 'must be a full URL such as https://letters.example.org' }).optional(),
-  TRUST_PROXY: z.string().default('loopback'),
+  TRUST_PROXY: z
+    .string()
+    .default('loopback')
+    .transform((v, ctx) => {
+      const parsed = parseTrustProxy(v);
+      if (typeof parsed === 'string' && parsed.startsWith('!')) ctx.addIssue({ code: 'custom', message: parsed.slice(1) });
+      return parsed;
+    }),
   REDIS_URL: z.url({ error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
   REDIS_PREFIX: z
     .string()
@@ -67,6 +75,32 @@ const envSchema = z.object({
   METRICS_PORT: int(1, 65535).optional(),
 });
 
+/** The named address ranges Express's `trust proxy` knows. */
+const TRUSTED_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY as Express's `trust proxy` wants it: a number of hops, false, or a list of addresses,
+ * CIDR ranges and range names. Anything else comes back as "!" and the reason (the schema reports it):
+ * Express would read "1" as the address 0.0.0.1 and trust nobody, and "true" would let any client
+ * choose its own address.
+ */
+export function parseTrustProxy(v: string): number | false | string {
+  const value = v.trim();
+  if (/^\d+$/.test(value)) return Number(value);
+  if (value === 'false' || value === '') return false;
+  if (value === 'true') return "!true would trust any client's X-Forwarded-For; give the load balancer's addresses, or the number of proxies in front (e.g. 1)";
+  for (const entry of value.split(',').map((e) => e.trim())) {
+    if (TRUSTED_RANGE_NAMES.has(entry)) continue;
+    const [address, bits, ...rest] = entry.split('/');
+    const family = isIP(address ?? '');
+    const max = family === 6 ? 128 : 32;
+    const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max);
+    if (family === 0 || !bitsOk || rest.length > 0)
+      return `!"${entry}" is not an address, a CIDR range, loopback, linklocal or uniquelocal (or use a number of proxies, e.g. 1)`;
+  }
+  return value;
+}
+
 /** Rules between variables, checked on the raw values so every problem is reported at once. */
 function crossChecks(env: Record<string, string | undefined>): string[] {
   const problems: string[] = [];
@@ -101,7 +135,8 @@ export interface Config {
   port: number;
   host: string;
   publicUrl: string;
-  trustProxy: string;
+  /** Express's `trust proxy`: hops in front, false, or the proxies' addresses and ranges. */
+  trustProxy: number | false | string;
   redisUrl: string;
   redisPrefix: string;
   campaignsDir: string;

@@ -451,6 +451,21 @@ describe('submission limits', () => {
     await expectStatus(postForm(perIp.app, cookie, { ...fields, ...validForm({ email: 'other-ip@example.net' }) }, { 'X-Forwarded-For': '198.51.100.9' }), 303);
   });
 
+  it("when the app is behind one proxy (TRUST_PROXY=1, a hop count), then each supporter is limited by their own forwarded address, not the proxy's", async () => {
+    const behindOne = createHarness('security-ip-one-hop', { env: { FORM_LIMIT_PER_IP: '1', TRUST_PROXY: '1' } });
+    try {
+      const send = async (email: string, ip: string) => {
+        const { fields, cookie } = await formFields(behindOne.app, SHIPPED_CAMPAIGN);
+        return (await postForm(behindOne.app, cookie, { ...fields, ...validForm({ email, recipients: ['gz-psb'] }) }, { 'X-Forwarded-For': ip })).status;
+      };
+      // Express would read "1" as the address 0.0.0.1 and trust no proxy: every supporter would share its limit.
+      expect([await send('hop-a@example.net', '198.51.100.1'), await send('hop-b@example.net', '198.51.100.2')]).toEqual([303, 303]);
+      expect(await send('hop-c@example.net', '198.51.100.1')).toBe(429);
+    } finally {
+      await behindOne.close();
+    }
+  });
+
   it('when one IPv6 network (a /64, which one household or server holds) uses a new address for each letter, then the per-IP limit still counts them together', async () => {
     // Four letters over FORM_LIMIT_PER_IP=3 from 2001:db8:1:2::1 .. ::4, through the loopback proxy.
     const statuses: number[] = [];

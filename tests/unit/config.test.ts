@@ -23,6 +23,16 @@ describe('configuration', () => {
     expect(() => loadConfig({ MAIL_TRANSPORT: 'sendgrid' })).toThrow(/SENDGRID_API_KEY: is required/);
   });
 
+  it('when TRUST_PROXY is a hop count, false, or a list of addresses and ranges, then Express gets it in its own form; anything else names the variable', () => {
+    expect(loadConfig({}).trustProxy).toBe('loopback');
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8, fd00::/8, 203.0.113.7' }).trustProxy).toBe('loopback, 10.0.0.0/8, fd00::/8, 203.0.113.7');
+    expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY: true would trust any client's X-Forwarded-For/);
+    expect(() => loadConfig({ TRUST_PROXY: 'loopback, balancer.internal' })).toThrow(/TRUST_PROXY: "balancer.internal" is not an address/);
+    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/33' })).toThrow(/TRUST_PROXY/);
+  });
+
   it('when the job lock is not longer than a send may take, then start-up fails naming JOB_LOCK_MS (a send could be taken over while running)', () => {
     expect(() => loadConfig({ JOB_LOCK_MS: '15000' })).toThrow(/JOB_LOCK_MS: must be more than SEND_TIMEOUT_MS \(15000\)/);
     expect(() => loadConfig({ JOB_LOCK_MS: '4000', SEND_TIMEOUT_MS: '5000' })).toThrow(/JOB_LOCK_MS/);
