@@ -85,7 +85,7 @@ export function parseTargetsCsv(text: string): ImportResult {
 
 /**
  * The campaign's new target list: imported rows replace the targets with the same id (keeping the
- * fields a CSV cannot carry, such as salutations in other languages or a digest schedule) and new
+ * fields a CSV cannot carry, such as salutations in other languages, a digest and its schedule) and new
  * ids are added; with `replace`, the list is exactly the file's. Throws if the result is not a valid targets file.
  */
 export function mergeTargets(existing: readonly Target[], imported: readonly Target[], replace = false): { targets: Target[]; added: number; updated: number } {
@@ -97,7 +97,8 @@ export function mergeTargets(existing: readonly Target[], imported: readonly Tar
     if (!row) return old;
     byId.delete(old.id);
     updated++;
-    const { pacing, timezone, ...rest } = row;
+    // The CSV has no delivery column: the parsed row's "individual" is the schema's default, not the file's word.
+    const { pacing, timezone, delivery: _d, ...rest } = row;
     // Empty timezone or pacing cells mean "the campaign's default": they clear an older override.
     const { pacing: _p, timezone: _t, ...kept } = old;
     return { ...kept, ...rest, ...(timezone ? { timezone } : {}), ...(pacing ? { pacing } : {}) };

@@ -96,4 +96,27 @@ describe('importing targets from CSV', () => {
     });
     expect(mergeTargets(campaign.targets, r.targets, true).targets.map((t) => t.id)).toEqual(['embassy-tw', 'embassy-ca', 'gz-psb']);
   });
+
+  it('when a recipient who gets a daily digest is updated from a CSV, then it still gets its digest (a CSV cannot say how a recipient is written to)', () => {
+    const campaign = fixtureCampaign({}, [
+      {
+        id: 'gz-psb',
+        name: 'Old',
+        title: 'Director',
+        institution: 'PSB',
+        email: 'old@example.org',
+        country: 'all',
+        salutation: 'Dear Director',
+        language: 'zh-Hans',
+        delivery: 'digest',
+        digest: { at: '09:00', days: ['mon', 'wed'] },
+      },
+    ]);
+    const r = parseTargetsCsv(GOOD);
+    if (!r.ok) throw new Error('fixture CSV should parse');
+    const psb = mergeTargets(campaign.targets, r.targets).targets.find((t) => t.id === 'gz-psb');
+    expect(psb).toMatchObject({ email: 'psb-new@example.org', delivery: 'digest', digest: { at: '09:00', days: ['mon', 'wed'] } });
+    // A new recipient from a CSV is written to one letter at a time.
+    expect(mergeTargets(campaign.targets, r.targets).targets.find((t) => t.id === 'embassy-ca')).toMatchObject({ delivery: 'individual' });
+  });
 });
