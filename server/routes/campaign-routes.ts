@@ -45,7 +45,9 @@ const GUARD_STATUS = { 'stale-form': 403, 'too-fast': 422, honeypot: 422, 'ip-li
 /** GET /, GET /c/:slug, POST /c/:slug/letters, GET /c/:slug/letter/:lang.json, GET /c/:slug/privacy, GET /c/:slug/stats.json. */
 export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
   const router = Router();
-  const parseForm = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 100 });
+  // Room for the longest letter a campaign may allow (20,000 characters) even when every character
+  // takes 12 bytes form-encoded (4 UTF-8 bytes, each %XX), with the other fields.
+  const parseForm = express.urlencoded({ extended: false, limit: '256kb', parameterLimit: 100 });
   const clock = deps.clock ?? systemClock;
   const site = new URL(deps.config.publicUrl).host;
 

@@ -95,7 +95,7 @@ describe('sending a letter', () => {
   });
 
   it('when the body is over the size limit, then it is refused with 413 and nothing is queued', async () => {
-    await expectStatus(post(validForm({ body: 'x'.repeat(70_000) })), 413);
+    await expectStatus(post(validForm({ body: 'x'.repeat(300_000) })), 413);
     expect(await h.queue.count()).toBe(0);
   });
 
@@ -126,5 +126,22 @@ describe('the campaign page served from its cache of fresh forms', () => {
     const count = (html: string) => Number(/data-stat="letters">([\d,]+)</.exec(html)![1]!.replace(/,/g, ''));
     expect(count(second.text)).toBe(count(first.text) + 1);
     expect(second.text).not.toMatch(/__[A-Z]+_7f3a9c__/);
+  });
+});
+
+describe('a long letter', () => {
+  let long: Harness;
+  beforeAll(() => {
+    long = createHarness('letter-form-long');
+  });
+  afterAll(() => long.close());
+
+  it('when a letter in Chinese is as long as the campaign allows, then it is accepted whole (each character takes 9 bytes once form-encoded)', async () => {
+    const words = '我们呼吁立即无条件释放黄雪琴和王建兵，保障他们的健康与尊严，并停止对人权捍卫者的打压。';
+    const body = Array.from({ length: 10_000 }, (_, i) => words[(i * 7) % words.length]).join('');
+    const res = await expectStatus(postLetter(long.app, SHIPPED_CAMPAIGN, validForm({ body, email: 'long-zh@example.net', recipients: ['gz-psb'] })), 303);
+    const token = /^\/letters\/([^/]+)\/sent$/.exec(res.headers.location!)![1]!;
+    const letter = await long.letters.get((await long.letters.findByToken(token))!);
+    expect(letter!.body).toBe(body);
   });
 });
