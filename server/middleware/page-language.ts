@@ -46,7 +46,8 @@ export function pageLanguage(options: { secureCookies: boolean }): RequestHandle
     res.vary('Accept-Language').vary('Cookie');
     res.set('Content-Language', lang);
     Object.assign(res.locals, languageLocals(lang));
-    res.locals.switchPath = req.method === 'GET' ? req.path : '/';
+    // One leading slash: "//host/x" (or "/\\host/x", which browsers read alike) would link to another site.
+    res.locals.switchPath = req.method === 'GET' ? req.path.replace(/^[/\\]+/, '/') : '/';
     res.locals.languageLinks = () =>
       LANGUAGES.map((l) => ({ lang: l, name: LANGUAGE_NAMES[l], href: `${String(res.locals.switchPath)}?lang=${encodeURIComponent(l)}`, current: l === lang }));
     next();

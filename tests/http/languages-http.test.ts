@@ -63,6 +63,15 @@ describe('the pages in each language', () => {
     }
   });
 
+  it('when a page is asked for by a path starting with two slashes, then its language links still lead to this site', async () => {
+    for (const path of ['//evil.example/x', '/\\evil.example/x']) {
+      const res = await request(h.app).get(path);
+      const hrefs = [...res.text.matchAll(/href="([^"]*\?lang=[^"]*)"/g)].map((m) => m[1]!);
+      expect(hrefs.length, path).toBeGreaterThan(0);
+      for (const href of hrefs) expect(href, path).toMatch(/^\/[^/\\]/);
+    }
+  });
+
   it('when the browser prefers Traditional Chinese and no choice was made, then the page is in Traditional Chinese; a chosen language is kept by cookie', async () => {
     const zh = await request(h.app).get(page).set('Accept-Language', 'zh-TW,zh;q=0.9').expect(200);
     expect(zh.text).toContain('<html lang="zh-Hant">');
