@@ -15,6 +15,9 @@ import type { RedisKeys } from './redis-keys.js';
 
 export type ConfirmResult = 'confirmed' | 'already-confirmed' | 'unknown';
 
+/** How long a confirmation link still leads to its letter once used. */
+export const CONFIRMED_LINK_GRACE_SECONDS = 600;
+
 export interface LetterConfirmationDeps {
   redis: Redis;
   keys: RedisKeys;
@@ -71,7 +74,9 @@ export class LetterConfirmation {
     }
     if (moved === 0) return 'already-confirmed';
     await this.deps.letters.countConfirmed(letter);
-    await this.deps.redis.del(this.deps.keys.confirm(hashToken(token)));
+    // The link lasts a few minutes more, so a second press of the button (or a second tab) shows the
+    // letter instead of "this link has expired"; then it is gone.
+    await this.deps.redis.expire(this.deps.keys.confirm(hashToken(token)), CONFIRMED_LINK_GRACE_SECONDS, 'LT');
     return 'confirmed';
   }
 }

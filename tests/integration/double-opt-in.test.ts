@@ -1,6 +1,8 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryOf } from '../../domain/campaign.js';
+import { hashToken } from '../../domain/ids.js';
+import { CONFIRMED_LINK_GRACE_SECONDS } from '../../domain/letter-confirmation.js';
 import { fixtureCampaign, fixtureTarget } from '../support/campaign-fixture.js';
 import { createHarness, eventually, expectStatus, postLetter, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
@@ -60,8 +62,14 @@ describe('double opt-in', () => {
     counts = await h.log.counts(slug);
     expect(counts.letters).toBe(1);
     expect(counts.byState.unconfirmed).toBe(0);
-    // The link works once.
-    await request(h.app).get(link).expect(404);
+    // A second press of the button (a double click, another tab) leads to the letter too, and confirms nothing more.
+    const again = await request(h.app).post(link).set('Cookie', cookie).type('form').send({ _csrf: csrf }).expect(303);
+    expect(again.headers.location).toMatch(/^\/letters\/[A-Za-z0-9_-]{48}\/sent$/);
+    expect((await h.log.counts(slug)).letters).toBe(1);
+    // The used link is gone a few minutes later.
+    const linkTtl = await h.t.redis.ttl(h.t.keys.confirm(hashToken(link.slice('/confirm/'.length))));
+    expect(linkTtl).toBeGreaterThan(0);
+    expect(linkTtl).toBeLessThanOrEqual(CONFIRMED_LINK_GRACE_SECONDS);
   });
 
   it('when a writer never confirms, then the letter and their details are deleted after the offer expires', async () => {
