@@ -11,7 +11,11 @@
     if (busy || document.hidden || live.contains(document.activeElement)) return;
     busy = true;
     fetch(url, { headers: { Accept: 'text/html' }, cache: 'no-store', credentials: 'same-origin' })
-      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (r) {
+        // The login ended (the request was sent to the login page): reload, and the page asks for it.
+        if (r.redirected) { window.location.reload(); return null; }
+        return r.ok ? r.text() : null;
+      })
       .then(function (html) {
         if (html) {
           var open = Array.prototype.map.call(live.querySelectorAll('details'), function (d) { return d.open; });

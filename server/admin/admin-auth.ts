@@ -47,10 +47,13 @@ export function adminAuth(deps: AppDeps): AdminAuth {
   // The same token while its cookie is valid, so forms on a page that refreshes itself stay valid.
   const csrfToken = (req: Request, res: Response) => generateCsrfToken(req, res, { overwrite: false });
 
+  const sessionCookieOptions = { httpOnly: true, sameSite: 'strict', secure, path: '/', maxAge: admin.sessionHours * 3_600_000 } as const;
   const requireAdmin: RequestHandler = async (req, res, next) => {
     const id = (req.cookies as Record<string, string | undefined>)[ADMIN_COOKIE];
     if (await sessions.touch(id)) {
       res.set('Cache-Control', 'no-store');
+      // The cookie slides with the session, so a login lasts ADMIN_SESSION_HOURS without use, not from login.
+      res.cookie(ADMIN_COOKIE, id, sessionCookieOptions);
       return next();
     }
     if (req.method === 'GET' && req.accepts(['html', 'json']) === 'html') return res.redirect(303, `/admin/login?next=${encodeURIComponent(req.originalUrl)}`);
@@ -85,7 +88,7 @@ export function adminAuth(deps: AppDeps): AdminAuth {
       // A fresh session id at every login (no fixation), and the old one, if any, ended.
       await sessions.destroy((req.cookies as Record<string, string | undefined>)[ADMIN_COOKIE]);
       const id = await sessions.create();
-      res.cookie(ADMIN_COOKIE, id, { httpOnly: true, sameSite: 'strict', secure, path: '/', maxAge: admin.sessionHours * 3_600_000 });
+      res.cookie(ADMIN_COOKIE, id, sessionCookieOptions);
       deps.logger.info({ event: 'admin-login' }, 'campaigner logged in');
       res.redirect(303, safeNext(req));
     } catch (err) {

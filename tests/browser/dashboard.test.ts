@@ -49,6 +49,21 @@ describe('the dashboard in a browser', () => {
     check();
   });
 
+  it('when the login ends while the dashboard is open, then its next refresh goes to the login page instead of showing it inside the dashboard', async () => {
+    const context = await env.context(DESKTOP);
+    const page = await context.newPage();
+    const check = failOnPageErrors(page);
+    await login(page);
+    // The session ends on the server (it expired, or it was logged out elsewhere).
+    const sessions = await env.h.t.redis.keys(env.h.t.keys.adminSession('*'));
+    expect(sessions.length).toBeGreaterThan(0);
+    await env.h.t.redis.del(...sessions);
+    await page.waitForURL(/\/admin\/login\?next=/, { timeout: 12_000 });
+    expect(await page.locator('#live').count()).toBe(0);
+    expect(await page.locator('#password').count()).toBe(1);
+    check();
+  });
+
   it('when the dashboard is shown, then both charts draw visible bars for the letters written and the emails sent', async () => {
     const page = await (await env.context(DESKTOP)).newPage();
     const check = failOnPageErrors(page);

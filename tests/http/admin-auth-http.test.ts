@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_ENV, csrfFrom, loginAsAdmin, TEST_ADMIN_PASSWORD } from '../support/admin.js';
+import { ADMIN_COOKIE } from '../../server/admin/admin-session.js';
 import { createHarness, type Harness } from '../support/harness.js';
 
 // The dashboard's door: login, lockout, logout, CSRF, and the dashboard off without a password.
@@ -23,6 +24,17 @@ describe('the campaigner login', () => {
     const page = await agent.get('/admin').redirects(1).expect(200);
     expect(page.text).toContain('Free Huang Xueqin and Wang Jianbing');
     expect(page.headers['cache-control']).toBe('no-store');
+  });
+
+  it('when a campaigner keeps using the dashboard, then each page renews the login cookie for ADMIN_SESSION_HOURS (it lasts that long without use, not from login)', async () => {
+    const agent = await loginAsAdmin(h.app);
+    const page = await agent.get('/admin').redirects(1).expect(200);
+    const cookies = (page.headers['set-cookie'] as unknown as string[] | undefined) ?? [];
+    const session = cookies.find((c) => c.startsWith(`${ADMIN_COOKIE}=`));
+    expect(session).toBeDefined();
+    expect(session).toMatch(/Max-Age=28800/);
+    expect(session).toMatch(/HttpOnly/);
+    expect(session).toMatch(/SameSite=Strict/);
   });
 
   it('when a session id is planted before login, then login replaces it (no fixation)', async () => {
