@@ -49,21 +49,30 @@ export function formGuards(p: { config: Config; keys: RedisKeys; clock: Clock })
   const hash = (s: string) => createHmac('sha256', config.ipHashSecret).update(s).digest('hex').slice(0, 32);
 
   const ipHash = (req: Request) => addressHash(req.ip, config.ipHashSecret);
+  /** True when `startedAt` is "<ms>.<signature>" signed by this deployment. */
+  const validStartedAt = (startedAt: string) => {
+    const [ms, sig, ...rest] = startedAt.split('.');
+    if (!ms || !/^\d{1,15}$/.test(ms) || !sig || rest.length > 0) return false;
+    const expected = sign(ms);
+    return sig.length === expected.length && timingSafeEqual(Buffer.from(sig), Buffer.from(expected));
+  };
 
   return {
     ipHash,
     validCsrf: (req) => validateRequest(req),
     fields(req, res) {
+      // A form shown again after an error keeps the time it was first shown (when that came back signed),
+      // so correcting one field does not mean waiting FORM_MIN_FILL_SECONDS again.
+      const posted = (req.body as Record<string, unknown> | undefined)?.startedAt;
+      if (typeof posted === 'string' && validStartedAt(posted)) return { csrfToken: generateCsrfToken(req, res, { overwrite: false }), startedAt: posted };
       const ms = String(clock.now());
       return { csrfToken: generateCsrfToken(req, res, { overwrite: false }), startedAt: `${ms}.${sign(ms)}` };
     },
     check(req, email) {
       const body = (req.body ?? {}) as Record<string, unknown>;
       if (!validateRequest(req)) return { ok: false, reason: 'stale-form' };
-      const [ms, sig] = typeof body.startedAt === 'string' ? body.startedAt.split('.') : [];
-      const expected = ms ? sign(ms) : '';
-      if (!ms || !sig || sig.length !== expected.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(expected)))
-        return { ok: false, reason: 'stale-form' };
+      if (typeof body.startedAt !== 'string' || !validStartedAt(body.startedAt)) return { ok: false, reason: 'stale-form' };
+      const ms = body.startedAt.split('.')[0]!;
       // The hidden field filled in at all (also when sent more than once, as a list) gives a robot away.
       const honeypot = ([] as unknown[]).concat(body.website ?? []);
       if (honeypot.some((v) => typeof v !== 'string' || v.trim() !== '')) return { ok: false, reason: 'honeypot' };

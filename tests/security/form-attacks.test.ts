@@ -410,6 +410,24 @@ describe('too fast to be a person', () => {
     expect((await fast.log.counts(SHIPPED_CAMPAIGN)).letters).toBe(1);
   });
 
+  it('when a form comes back with a mistake after the wait, then the corrected form can be sent at once (the wait is not started again)', async () => {
+    const { fields, cookie } = await formFields(fast.app, SHIPPED_CAMPAIGN);
+    clock.advance(6_000);
+    const wrong = await expectStatus(postForm(fast.app, cookie, { ...fields, ...validForm({ email: 'not-an-address', body: OWN_WORDS }) }), 422);
+    const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(wrong.text)![1]!.replaceAll('&#43;', '+');
+    expect(field('startedAt')).toBe(fields.startedAt);
+    clock.advance(500);
+    await expectStatus(
+      postForm(fast.app, cookie, {
+        ...fields,
+        _csrf: field('_csrf'),
+        startedAt: field('startedAt'),
+        ...validForm({ email: 'corrected@example.net', body: OWN_WORDS }),
+      }),
+      303,
+    );
+  });
+
   it('when the signed time is moved into the past to look slow, then the signature no longer matches and the form is refused', async () => {
     const { fields, cookie } = await formFields(fast.app, SHIPPED_CAMPAIGN);
     const [ms, sig] = fields.startedAt!.split('.') as [string, string];
