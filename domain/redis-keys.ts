@@ -40,6 +40,8 @@ export interface RedisKeys {
   parked(campaign: string, targetId: string): string;
   /** Sorted set: a campaign's letters given back to their line after a hold (score: time released), for the orphan sweep; trimmed to a day. */
   releases(campaign: string): string;
+  /** String: where the orphan sweep stopped in the delivery queue's failed set (the finish time and id of the last failed job it looked at). */
+  orphanSweepFailedCursor(): string;
   /** Sorted set: letters waiting for a recipient's next digest (score: time accepted). */
   digestPending(campaign: string, targetId: string): string;
   /** Hash: the parts of one digest already sent (part number to message id and letter ids). */
@@ -86,6 +88,7 @@ export function redisKeys(prefix: string): RedisKeys {
     sendsPerDay: (campaign, target) => `${p}:campaign:${campaign}:sends-per-day:${target}`,
     parked: (campaign, target) => `${p}:campaign:${campaign}:parked:${target}`,
     releases: (campaign) => `${p}:campaign:${campaign}:releases`,
+    orphanSweepFailedCursor: () => `${p}:orphan-sweep:failed-cursor`,
     digestPending: (campaign, target) => `${p}:campaign:${campaign}:digest:${target}:pending`,
     digestParts: (campaign, target, period) => `${p}:campaign:${campaign}:digest:${target}:${period}:parts`,
     submission: (hash) => `${p}:submission:${hash}`,

@@ -171,7 +171,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       { name: 'retention', data: {} as SupporterMailJob, opts: { removeOnComplete: true, removeOnFail: 10 } },
     )
     .catch((err: unknown) => deps.logger.error({ err }, 'could not schedule retention'));
-  // Deliveries stored without their job (the web process died between the two) are queued again.
+  // Deliveries stored without their job (the web process died between the two), or whose job failed on an unexpected error, are queued again.
   const orphanDeps = { redis, keys, campaigns: deps.campaigns, letters, log, queue, policy: settings.retry, clock, logger: deps.logger };
   void supporterQueue
     .upsertJobScheduler(

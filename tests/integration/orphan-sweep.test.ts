@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../domain/clock.js';
 import { deliveryJobId, releaseJobId } from '../../jobs/delivery-queue.js';
-import { sweepJobId, sweepJobIds, sweepOrphans, SWEEP_MIN_AGE_MS } from '../../jobs/orphan-sweep.js';
+import { sweepJobId, sweepJobIds, sweepOrphans, SWEEP_FAILED_SETTLE_MS, SWEEP_MIN_AGE_MS } from '../../jobs/orphan-sweep.js';
 import { Parking } from '../../jobs/parking.js';
 import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, silentLogger, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
@@ -60,6 +60,31 @@ async function failFirstAttempt(letterId: string, targetId: string) {
   await h.log.apply(SHIPPED_CAMPAIGN, letterId, targetId, 'transient-error', { error: 'The provider answered 503.' });
 }
 
+/**
+ * Runs the deliver jobs `jobs` (queued under their ids unless already queued) while Redis answers each
+ * one's letter with an error reply (WRONGTYPE here, as it may answer OOM, or READONLY during a failover),
+ * so each ends failed with its delivery left as it was; then moves the clock on until the sweep looks
+ * at such jobs (SWEEP_FAILED_SETTLE_MS). The letters read again only once the worker has stopped.
+ */
+async function failOnRedisError(jobs: readonly { letterId: string; targetId: string; jobId: string }[]): Promise<void> {
+  const saved = [];
+  for (const letterId of new Set(jobs.map((j) => j.letterId))) {
+    const key = h.t.keys.letter(letterId);
+    saved.push({ key, ttl: await h.t.redis.pttl(key), dump: (await h.t.redis.dumpBuffer(key))! });
+    await h.t.redis.set(key, 'not a hash');
+  }
+  try {
+    for (const { letterId, targetId, jobId } of jobs) await h.queue.add('deliver', { l: letterId, t: targetId }, { jobId });
+    h.startWorker(recordingTransport());
+    await eventually(async () => ((await Promise.all(jobs.map((j) => h.queue.getJob(j.jobId)))).every((j) => j?.finishedOn) ? true : undefined));
+    await h.closeWorkers();
+  } finally {
+    for (const { key, ttl, dump } of saved) await h.t.redis.restore(key, Math.max(0, ttl), dump, 'REPLACE');
+  }
+  for (const { jobId } of jobs) expect((await h.queue.getJob(jobId))!.failedReason).toMatch(/WRONGTYPE/);
+  clock.at = Math.max(clock.at, Date.now()) + SWEEP_FAILED_SETTLE_MS + 1000;
+}
+
 /** Waits until the delivery is recorded sent, checks the writer's letter reached `mail` exactly once, and returns its record. */
 async function sentOnce(mail: ReturnType<typeof recordingTransport>, letterId: string, targetId: string, email: string) {
   const record = await eventually(async () => {
@@ -80,9 +105,9 @@ describe('the orphan sweep', () => {
     const queued = await h.queue.count();
 
     // Too young: the request that stored it may still be queueing.
-    expect(await sweep()).toEqual({ examined: 0, requeued: 0, gaveUp: 0 });
+    expect(await sweep()).toEqual({ examined: 0, failedJobs: 0, requeued: 0, gaveUp: 0 });
     clock.at += SWEEP_MIN_AGE_MS + 1000;
-    expect(await sweep()).toEqual({ examined: 2, requeued: 2, gaveUp: 0 });
+    expect(await sweep()).toEqual({ examined: 2, failedJobs: 0, requeued: 2, gaveUp: 0 });
     expect(await h.queue.count()).toBe(queued + 2);
 
     const mail = recordingTransport();
@@ -93,7 +118,7 @@ describe('the orphan sweep', () => {
     await eventually(async () => ((await states()).every((s) => s === 'sent') ? true : undefined));
     const toOrphan = mail.sends.filter((s) => s.email.replyTo.email === 'orphan@example.net').map((s) => s.email.to.email);
     expect(toOrphan.sort()).toEqual(['embassy-gb@example.org', 'gz-psb@example.org']);
-    expect(await sweep()).toEqual({ examined: 2, requeued: 0, gaveUp: 0 });
+    expect(await sweep()).toEqual({ examined: 2, failedJobs: 0, requeued: 0, gaveUp: 0 });
     await h.closeWorkers();
   });
 
@@ -322,6 +347,126 @@ describe('the orphan sweep', () => {
       expect(runs.reduce((a, b) => a + b, 0)).toBe(5);
       expect(runs[0]).toBe(2);
       for (const letter of letters) await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-us', 'writer-cancelled');
+    });
+  });
+
+  describe('with a deliver job that ended failed on an unexpected error', () => {
+    const DAY = 24 * 3_600_000;
+
+    it('when a letter written weeks ago was rescheduled and then its job failed on a Redis error, then the sweep queues it again and it goes once', async () => {
+      const letter = await storedLetter('weeks-old@example.net', 'embassy-fr', { state: 'waiting', due: clock.at + DAY });
+      clock.at += 20 * DAY;
+      // Its job found the recipient's pace used up and put itself back (the delivery's last move), then met the error.
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-fr', 'rescheduled', { due: clock.at });
+      await failOnRedisError([{ letterId: letter.letterId, targetId: 'embassy-fr', jobId: deliveryJobId(letter.letterId, 'embassy-fr', 0) }]);
+      expect((await h.log.get(letter.letterId, 'embassy-fr'))!.state).toBe('waiting');
+
+      expect((await sweep()).requeued).toBe(1);
+      const mail = recordingTransport();
+      h.startWorker(mail);
+      await sentOnce(mail, letter.letterId, 'embassy-fr', 'weeks-old@example.net');
+      expect((await sweep()).requeued).toBe(0);
+    });
+
+    it("when an old retrying delivery's job failed on a Redis error, then the sweep queues it for its next attempt's time, not at once", async () => {
+      const letter = await storedLetter('old-retry@example.net', 'embassy-gb');
+      clock.at += 3 * DAY;
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-gb', 'send-started', { attempt: 1, due: 0 });
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-gb', 'transient-error', { error: 'The provider answered 503.', due: clock.at + DAY });
+      await failOnRedisError([{ letterId: letter.letterId, targetId: 'embassy-gb', jobId: deliveryJobId(letter.letterId, 'embassy-gb', 0) }]);
+      const due = (await h.log.get(letter.letterId, 'embassy-gb'))!.due!;
+
+      expect((await sweep()).requeued).toBe(1);
+      const job = (await h.queue.getJob(sweepJobId(deliveryJobId(letter.letterId, 'embassy-gb', 0), 1)))!;
+      expect(job.delay).toBe(due - clock.at);
+      expect(job.delay).toBeGreaterThan(DAY - SWEEP_FAILED_SETTLE_MS - 2000);
+      await job.remove();
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-gb', 'writer-cancelled');
+    });
+
+    it('when an old send was left "sending" by a job that then failed, then the sweep queues it and it goes once, flagged as possibly twice', async () => {
+      const letter = await storedLetter('old-sending@example.net', 'embassy-au');
+      clock.at += 2 * DAY;
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-au', 'send-started', { attempt: 1, due: 0 });
+      await failOnRedisError([{ letterId: letter.letterId, targetId: 'embassy-au', jobId: deliveryJobId(letter.letterId, 'embassy-au', 0) }]);
+
+      expect((await sweep()).requeued).toBe(1);
+      const mail = recordingTransport();
+      h.startWorker(mail);
+      const record = await sentOnce(mail, letter.letterId, 'embassy-au', 'old-sending@example.net');
+      expect(record.possibleDuplicate).toBe(true);
+    });
+
+    it("when a delivery's job failed after its processor recorded it failed, then the sweep leaves it alone and a campaigner's retry sends it once", async () => {
+      const letter = await storedLetter('refused@example.net', 'embassy-de');
+      clock.at += 2 * DAY;
+      // The provider refuses it for good: the processor records the failure and fails its job (UnrecoverableError).
+      const mail = recordingTransport();
+      mail.failNext('permanent');
+      const own = deliveryJobId(letter.letterId, 'embassy-de', 0);
+      await h.queue.add('deliver', { l: letter.letterId, t: 'embassy-de' }, { jobId: own });
+      h.startWorker(mail);
+      await eventually(async () => ((await h.queue.getJob(own))?.finishedOn ? true : undefined));
+      await h.closeWorkers();
+      clock.at = Math.max(clock.at, Date.now()) + SWEEP_FAILED_SETTLE_MS + 1000;
+      expect((await h.queue.getJob(own))!.failedReason).toMatch(/scripted permanent failure/);
+
+      expect(await sweep()).toMatchObject({ requeued: 0, gaveUp: 0 });
+      expect(await h.queue.getJob(sweepJobId(own, 1))).toBeUndefined();
+      expect((await h.log.get(letter.letterId, 'embassy-de'))!.state).toBe('failed');
+
+      expect(await h.deps.actions.retry(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-de')).toBe(true);
+      h.startWorker(mail);
+      await sentOnce(mail, letter.letterId, 'embassy-de', 'refused@example.net');
+      await h.closeWorkers();
+      expect((await sweep()).requeued).toBe(0);
+    });
+
+    it('when the job the sweep queued fails on a Redis error too, then the next sweep queues the next one, the letter goes once, and a sweep looking at every failed job again queues nothing twice', async () => {
+      const letter = await storedLetter('failed-twice@example.net', 'gz-psb', { state: 'waiting', due: clock.at });
+      clock.at += 2 * DAY;
+      await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'gz-psb', 'rescheduled', { due: clock.at + 3_600_000 });
+      const own = deliveryJobId(letter.letterId, 'gz-psb', 0);
+      await failOnRedisError([{ letterId: letter.letterId, targetId: 'gz-psb', jobId: own }]);
+      expect((await sweep()).requeued).toBe(1);
+      // The sweep's job meets the error as well (its delay cut short, as if its time had come).
+      await (await h.queue.getJob(sweepJobId(own, 1)))!.promote();
+      await failOnRedisError([{ letterId: letter.letterId, targetId: 'gz-psb', jobId: sweepJobId(own, 1) }]);
+
+      expect((await sweep()).requeued).toBe(1);
+      const next = (await h.queue.getJob(sweepJobId(own, 2)))!;
+      expect(next.delay).toBeGreaterThan(0);
+      // As when the sweep's place in the failed jobs expired: every failed job is looked at again, and none queued twice.
+      await h.t.redis.del(h.t.keys.orphanSweepFailedCursor());
+      const delayed = await h.queue.getDelayedCount();
+      expect(await sweep()).toMatchObject({ requeued: 0, gaveUp: 0 });
+      expect(await h.queue.getDelayedCount()).toBe(delayed);
+      expect(await h.queue.getJob(sweepJobId(own, 3))).toBeUndefined();
+
+      await next.promote();
+      const mail = recordingTransport();
+      h.startWorker(mail);
+      await sentOnce(mail, letter.letterId, 'gz-psb', 'failed-twice@example.net');
+    });
+
+    it('when more jobs failed than one run looks at, then each run goes on from where the last one stopped and none is looked at twice', async () => {
+      // Whatever failed before is looked at first.
+      await sweep();
+      const letters = [];
+      for (let i = 0; i < 3; i++) letters.push(await storedLetter(`many-failed-${i}@example.net`, 'embassy-us'));
+      clock.at += 2 * DAY;
+      for (const letter of letters) await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-us', 'rescheduled', { due: clock.at + DAY });
+      await failOnRedisError(letters.map((l) => ({ letterId: l.letterId, targetId: 'embassy-us', jobId: deliveryJobId(l.letterId, 'embassy-us', 0) })));
+
+      // Eight letters a run: two failed jobs.
+      const runs = [];
+      for (let run = 0; run < 3; run++) runs.push(await sweep(8));
+      expect(runs.map((r) => r.failedJobs)).toEqual([2, 1, 0]);
+      expect(runs.map((r) => r.requeued)).toEqual([2, 1, 0]);
+      for (const letter of letters) {
+        expect(await h.queue.getJob(sweepJobId(deliveryJobId(letter.letterId, 'embassy-us', 0), 1))).toBeDefined();
+        await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-us', 'writer-cancelled');
+      }
     });
   });
 });
