@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ejs from 'ejs';
+import { z } from 'zod';
 import { textsFor, type Campaign } from './campaign.js';
 import type { Target } from './campaign-schema.js';
 import { countryName } from './countries.js';
@@ -80,6 +81,45 @@ export function splitIntoParts(entries: readonly DigestEntry[], maxBytes: number
   }
   if (current.length) groups.push(current);
   return groups.map((g, i) => ({ part: i + 1, parts: groups.length, entries: g }));
+}
+
+/** A part recorded as sent (in keys.digestParts under its number): the provider's message id and the letters it carried. */
+const sentPartSchema = z.object({ m: z.string(), l: z.array(z.string()) });
+/** A part recorded just before it is handed to the provider (under inFlightField): the letters it carries. */
+const inFlightPartSchema = z.object({ l: z.array(z.string()) });
+
+/**
+ * The field of keys.digestParts that marks a part as being sent: written before the send, removed once the
+ * part is recorded sent or was clearly not accepted. Found later, the part may have reached the provider.
+ */
+export function inFlightField(part: number | string): string {
+  return `${part}:sending`;
+}
+
+/** One run's recorded parts: those sent, and those whose send may or may not have reached the provider. */
+export interface RecordedDigestParts {
+  sent: { part: number; messageId: string; letterIds: string[] }[];
+  inFlight: { part: number; letterIds: string[] }[];
+}
+
+/** Reads a keys.digestParts hash (HGETALL); a field that is neither record, or does not parse, is skipped. */
+export function readDigestParts(hash: Record<string, string>): RecordedDigestParts {
+  const out: RecordedDigestParts = { sent: [], inFlight: [] };
+  for (const [field, raw] of Object.entries(hash)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      continue;
+    }
+    const sent = /^\d+$/.test(field) ? sentPartSchema.safeParse(value) : undefined;
+    if (sent?.success) out.sent.push({ part: Number(field), messageId: sent.data.m, letterIds: sent.data.l });
+    const sending = /^\d+:sending$/.test(field) ? inFlightPartSchema.safeParse(value) : undefined;
+    if (sending?.success) out.inFlight.push({ part: Number.parseInt(field, 10), letterIds: sending.data.l });
+  }
+  out.sent.sort((a, b) => a.part - b.part);
+  out.inFlight.sort((a, b) => a.part - b.part);
+  return out;
 }
 
 export interface DigestEmailSettings {

@@ -44,7 +44,7 @@ export interface RedisKeys {
   orphanSweepFailedCursor(): string;
   /** Sorted set: letters waiting for a recipient's next digest (score: time accepted). */
   digestPending(campaign: string, targetId: string): string;
-  /** Hash: the parts of one digest already sent (part number to message id and letter ids). */
+  /** Hash: the parts of one digest run already sent (part number to message id and letter ids), and `<n>:sending` to the letters of a part being sent. */
   digestParts(campaign: string, targetId: string, period: string): string;
   /** String: a form submission already handled (by the hash of its one-time id). */
   submission(hash: string): string;

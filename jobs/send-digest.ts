@@ -5,7 +5,7 @@ import type { CampaignRegistry } from '../domain/campaign.js';
 import type { Clock } from '../domain/clock.js';
 import type { DeliveryLog } from '../domain/delivery-log.js';
 import type { DeliveryPlanner } from '../domain/delivery-planner.js';
-import { digestEntry, splitIntoParts, summarise, type createDigestRenderer } from '../domain/digest.js';
+import { digestEntry, inFlightField, readDigestParts, splitIntoParts, summarise, type createDigestRenderer } from '../domain/digest.js';
 import type { LetterStore, StoredLetter } from '../domain/letter-store.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 import type { SendingControl } from '../domain/sending-control.js';
@@ -37,11 +37,16 @@ export interface SendDigestDeps {
 const MAX_LETTERS_PER_RUN = 5000;
 /** While sending is paused or the recipient held, the digest looks again after this long. */
 const BLOCKED_RETRY_MS = 15 * 60_000;
+/** How long a run's record of its parts is kept (the provider's events for a part name the run and part). */
+const PARTS_TTL_SECONDS = 30 * 86_400;
+/** The note on a letter whose digest part was sent again after an attempt that may have reached the provider. */
+const MAYBE_TWICE_NOTE = 'An earlier attempt to send its digest ended without a clear answer from the mail provider; this letter may arrive twice.';
 
 /**
- * Builds the processor. Parts already sent (recorded per period) are not sent again when a job is
- * retried. A transient failure throws for BullMQ's retry; a permanent one fails the job with the
- * reason, leaving the letters in the digest for the next period.
+ * Builds the processor. Parts already sent (recorded per run) are not sent again when a job is retried;
+ * a part recorded as being sent whose answer was lost (or whose worker died) goes again, its letters
+ * flagged as possibly arriving twice. A transient failure throws for BullMQ's retry; a permanent one
+ * fails the job with the reason, leaving the letters in the digest for the next period.
  */
 export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<DigestJob>, token?: string) => Promise<{ sent: number; parts: number }> {
   return async (job, token) => {
@@ -73,21 +78,26 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
     try {
       // Parts this run already sent (before a failure and retry): their letters are done, whatever
       // the split of the rest looks like now.
-      const done = await deps.redis.hgetall(partsKey);
-      const recorded = Object.entries(done).map(([n, raw]) => ({ part: Number(n), ...(JSON.parse(raw) as { m: string; l: string[] }) }));
+      const recorded = readDigestParts(await deps.redis.hgetall(partsKey));
       const alreadySent = new Set<string>();
-      for (const r of recorded) {
-        for (const id of r.l) {
+      for (const r of recorded.sent) {
+        for (const id of r.letterIds) {
           alreadySent.add(id);
-          await deps.log.apply(slug, id, targetId, 'digest-sent', { messageId: r.m, digestDate: period, due: 0 });
+          await deps.log.apply(slug, id, targetId, 'digest-sent', { messageId: r.messageId, digestDate: period, due: 0 });
         }
-        if (r.l.length) await deps.redis.zrem(pendingKey, ...r.l);
+        if (r.letterIds.length) await deps.redis.zrem(pendingKey, ...r.letterIds);
       }
-      const remaining = letters.filter((l) => !alreadySent.has(l.id));
-      if (remaining.length) {
+      // Parts this run handed to the provider without recording the answer (it was lost, or the worker
+      // died): they go again, with the same letters, and those letters may reach the official twice.
+      const unsure = recorded.inFlight.filter((r) => !recorded.sent.some((s) => s.part === r.part));
+      const again = unsure.map((r) => ({ part: r.part, letters: letters.filter((l) => r.letterIds.includes(l.id) && !alreadySent.has(l.id)) }));
+      const inAgain = new Set(again.flatMap((a) => a.letters.map((l) => l.id)));
+      const remaining = letters.filter((l) => !alreadySent.has(l.id) && !inAgain.has(l.id));
+      for (const a of again) if (!a.letters.length) await deps.redis.hdel(partsKey, inFlightField(a.part));
+      if (remaining.length || inAgain.size) {
         const summary = summarise(letters.map((l) => digestEntry(l, campaign)));
         const { frameBytes, entrySize } = deps.digests.sizer(campaign, target);
-        const first = recorded.reduce((n, r) => Math.max(n, r.part), 0);
+        const first = [...recorded.sent, ...recorded.inFlight].reduce((n, r) => Math.max(n, r.part), 0);
         const split = splitIntoParts(
           remaining.map((l) => digestEntry(l, campaign)),
           deps.maxPartBytes,
@@ -95,25 +105,47 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
           frameBytes,
         );
         const total = first + split.length;
-        for (const piece of split) {
-          const part = { ...piece, part: first + piece.part, parts: total };
+        const pieces = [
+          ...again.filter((a) => a.letters.length).map((a) => ({ part: a.part, entries: a.letters.map((l) => digestEntry(l, campaign)), maybeSent: true })),
+          ...split.map((piece) => ({ part: first + piece.part, entries: piece.entries, maybeSent: false })),
+        ];
+        for (const { maybeSent, ...piece } of pieces) {
+          const part = { ...piece, parts: total };
           const letterIds = part.entries.map((e) => e.letterId);
+          const where = { campaign: slug, target: targetId, period, run, part: part.part, letters: letterIds.length };
+          if (maybeSent)
+            deps.logger.warn(
+              { ...where, possibleDuplicate: true },
+              'sending a digest part again after an unanswered or interrupted attempt: its letters may arrive twice',
+            );
+          await deps.redis
+            .multi()
+            .hset(partsKey, inFlightField(part.part), JSON.stringify({ l: letterIds }))
+            .expire(partsKey, PARTS_TTL_SECONDS)
+            .exec();
           let messageId: string;
           try {
             ({ messageId } = await deps.transport.send(deps.digests.render({ campaign, target, period, run, summary, part })));
           } catch (err) {
             const failure = err instanceof SendError ? err : new SendError('transient', (err as Error).message);
-            deps.logger.warn({ campaign: slug, target: targetId, period, part: part.part, status: failure.status }, 'digest part failed');
+            deps.logger.warn({ ...where, status: failure.status, ambiguous: failure.ambiguous || undefined }, 'digest part failed');
+            // Unless the provider may have taken it, the part was not sent: a retry need not flag it.
+            if (!failure.ambiguous) await deps.redis.hdel(partsKey, inFlightField(part.part));
             if (failure.kind === 'permanent') throw new UnrecoverableError(failure.reason);
             throw failure;
           }
-          await deps.redis.hset(partsKey, String(part.part), JSON.stringify({ m: messageId, l: letterIds }));
-          await deps.redis.expire(partsKey, 30 * 86_400);
+          await deps.redis
+            .multi()
+            .hset(partsKey, String(part.part), JSON.stringify({ m: messageId, l: letterIds }))
+            .hdel(partsKey, inFlightField(part.part))
+            .expire(partsKey, PARTS_TTL_SECONDS)
+            .exec();
           sentParts += 1;
-          for (const id of letterIds) await deps.log.apply(slug, id, targetId, 'digest-sent', { messageId, digestDate: period, due: 0 });
+          const flag = maybeSent ? { possibleDuplicate: true, note: MAYBE_TWICE_NOTE } : {};
+          for (const id of letterIds) await deps.log.apply(slug, id, targetId, 'digest-sent', { messageId, digestDate: period, due: 0, ...flag });
           await deps.redis.zrem(pendingKey, ...letterIds);
         }
-        deps.logger.info({ campaign: slug, target: targetId, period, letters: remaining.length, parts: split.length }, 'digest sent');
+        deps.logger.info({ campaign: slug, target: targetId, period, letters: remaining.length + inAgain.size, parts: pieces.length }, 'digest sent');
       }
     } finally {
       // Letters that joined while this ran, beyond this run's limit, or left by a failure that will not

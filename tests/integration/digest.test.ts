@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryOf } from '../../domain/campaign.js';
 import { fixtureCampaign } from '../support/campaign-fixture.js';
 import { SendError } from '../../jobs/transports/mail-transport.js';
+import { createSendGridTransport } from '../../jobs/transports/sendgrid-transport.js';
+import { startFakeSendGrid } from '../support/fake-sendgrid.js';
 import { createHarness, eventually, expectStatus, type Harness, postLetter, validForm } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
 
@@ -149,5 +151,58 @@ describe('a digest whose second part fails', () => {
       const letter = (await h.letters.get(id))!;
       expect(carrying.email.text).toContain(letter.body.slice(0, 30));
     }
+  });
+});
+
+/** A harness whose worker sends through the real @sendgrid/mail client to a local fake of SendGrid's API. */
+async function digestOverSendGrid(name: string, apiKey?: string) {
+  const fake = await startFakeSendGrid();
+  const h = createHarness(name, { campaigns, env: { PACING: 'on', DIGEST_MAX_BYTES: '40000' } });
+  h.startWorker(createSendGridTransport({ apiKey: apiKey ?? fake.apiKey, apiUrl: fake.url, timeoutMs: 5000, sandbox: false }));
+  const write = async (email: string, body: string) => {
+    const res = await expectStatus(postLetter(h.app, campaign.slug, validForm({ email, recipients: ['prison'], body })), 303);
+    const token = /\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!;
+    return { token, letterId: (await h.letters.findByToken(token))! };
+  };
+  const runDigest = async () => (await h.queue.getDelayed()).find((j) => j.name === 'digest')!.promote();
+  const stateOf = async (letterId: string) => (await h.log.get(letterId, 'prison'))!;
+  const close = async () => {
+    await h.close();
+    await fake.close();
+  };
+  return { h, fake, write, runDigest, stateOf, close };
+}
+
+describe('a digest part whose answer from SendGrid is lost', () => {
+  let s: Awaited<ReturnType<typeof digestOverSendGrid>>;
+  beforeAll(async () => {
+    s = await digestOverSendGrid('digest-lost-answer');
+  });
+  afterAll(() => s.close());
+
+  it("when SendGrid takes the part but the connection drops before it answers, then it goes again and the official's letters are flagged as possibly arriving twice", async () => {
+    const a = await s.write('lost-a@example.net', 'Lost answer letter from Ana.');
+    const b = await s.write('lost-b@example.net', 'Lost answer letter from Bea.');
+    s.fake.script({ acceptThenDrop: true });
+    await s.runDigest();
+    const [first, second] = await eventually(async () => {
+      const records = [await s.stateOf(a.letterId), await s.stateOf(b.letterId)];
+      return records.every((r) => r.state === 'sent') ? records : undefined;
+    }, 15_000);
+    // The official really got the part twice: both copies were accepted.
+    const accepted = s.fake.accepted();
+    expect(accepted).toHaveLength(2);
+    for (const req of accepted) {
+      expect(req.body.custom_args).toMatchObject({ target: 'prison', part: '1' });
+      expect(req.body.content[0]!.value).toContain('Lost answer letter from Ana.');
+      expect(req.body.content[0]!.value).toContain('Lost answer letter from Bea.');
+    }
+    for (const r of [first!, second!]) {
+      expect(r.possibleDuplicate).toBe(true);
+      expect(r.note).toContain('may arrive twice');
+      expect(r.messageId).toBe(accepted[1]!.messageId);
+    }
+    const page = await request(s.h.app).get(`/letters/${a.token}`).expect(200);
+    expect(page.text).toContain('may receive your letter twice');
   });
 });
