@@ -75,11 +75,12 @@ export const TRANSITIONS = [
   { event: 'campaigner-retry', from: ['failed', 'bounced', 'dropped'], to: 'queued' },
   // The writer deleted their letter: what was not yet sent is not sent.
   { event: 'writer-cancelled', from: ['unconfirmed', 'queued', 'waiting', 'in-digest', 'held', 'retrying'], to: 'cancelled' },
-  // Events reported by the provider's webhook; they may arrive out of order or before "sent" is recorded.
-  { event: 'provider-delivered', from: ['sending', 'sent', 'deferred'], to: 'delivered' },
-  { event: 'provider-deferred', from: ['sending', 'sent'], to: 'deferred' },
-  { event: 'provider-bounced', from: ['sending', 'sent', 'deferred', 'delivered'], to: 'bounced' },
-  { event: 'provider-dropped', from: ['sending', 'sent', 'deferred'], to: 'dropped' },
+  // Events reported by the provider's webhook; they may arrive out of order or before "sent" is recorded
+  // (for a digest, while its letters are still "in-digest": events name only letters of a part recorded as sent).
+  { event: 'provider-delivered', from: ['sending', 'sent', 'deferred', 'in-digest'], to: 'delivered' },
+  { event: 'provider-deferred', from: ['sending', 'sent', 'in-digest'], to: 'deferred' },
+  { event: 'provider-bounced', from: ['sending', 'sent', 'deferred', 'delivered', 'in-digest'], to: 'bounced' },
+  { event: 'provider-dropped', from: ['sending', 'sent', 'deferred', 'in-digest'], to: 'dropped' },
 ] as const satisfies readonly { event: string; from: readonly DeliveryState[]; to: DeliveryState }[];
 
 export type DeliveryEvent = (typeof TRANSITIONS)[number]['event'];

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { CampaignRegistry } from './campaign.js';
 import type { DeliveryLog } from './delivery-log.js';
+import { inFlightField } from './digest.js';
 import type { DeliveryEvent } from './delivery-states.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { HoldKind, SendingControl } from './sending-control.js';
@@ -102,17 +103,23 @@ export interface ProviderEventCounts {
   duplicates: number;
   /** Events not for us, for an unknown campaign, recipient or digest part, or of a kind we do not act on. */
   ignored: number;
+  /**
+   * Events for a digest part that is being sent but not yet recorded (the provider answered before we
+   * wrote it down): not applied and not remembered, so that the provider's retry of the batch applies them.
+   */
+  notYet: number;
   moved: number;
 }
 
 /**
  * Applies a batch of SendGrid events (the parsed JSON array, unvalidated), each at most once by its
  * sg_event_id. A transition the table refuses (e.g. "delivered" after "bounced") or a letter that no
- * longer exists is skipped quietly. Rejects when Redis fails; the event that failed is then forgotten,
+ * longer exists is skipped quietly. An event for a digest part still being recorded counts as `notYet`
+ * (the caller should ask for a retry). Rejects when Redis fails; the event that failed is then forgotten,
  * so SendGrid's retry applies it.
  */
 export async function applyProviderEvents(deps: ProviderEventDeps, events: readonly unknown[]): Promise<ProviderEventCounts> {
-  const counts: ProviderEventCounts = { applied: 0, duplicates: 0, ignored: 0, moved: 0 };
+  const counts: ProviderEventCounts = { applied: 0, duplicates: 0, ignored: 0, notYet: 0, moved: 0 };
   for (const raw of events) {
     const parsed = providerEventSchema.safeParse(raw);
     const subject = parsed.success ? subjectOf(parsed.data) : undefined;
@@ -122,6 +129,10 @@ export async function applyProviderEvents(deps: ProviderEventDeps, events: reado
       continue;
     }
     const letterIds = await lettersOf(deps, subject);
+    if (letterIds === 'not-yet') {
+      counts.notYet += 1;
+      continue;
+    }
     if (!letterIds) {
       counts.ignored += 1;
       continue;
@@ -159,11 +170,15 @@ export async function applyProviderEvents(deps: ProviderEventDeps, events: reado
   return counts;
 }
 
-/** The letters an event is about; undefined for a digest part we have no record of. */
-async function lettersOf(deps: ProviderEventDeps, subject: ProviderEventSubject): Promise<string[] | undefined> {
+/**
+ * The letters an event is about; 'not-yet' for a digest part being sent whose record is not written yet
+ * (see jobs/send-digest.ts), undefined for a digest part we have no record of.
+ */
+async function lettersOf(deps: ProviderEventDeps, subject: ProviderEventSubject): Promise<string[] | 'not-yet' | undefined> {
   if (subject.kind === 'letter') return [subject.letter];
-  const raw = await deps.redis.hget(deps.keys.digestParts(subject.campaign, subject.target, subject.digest), subject.part);
-  if (!raw) return undefined;
+  const key = deps.keys.digestParts(subject.campaign, subject.target, subject.digest);
+  const [raw, sending] = await deps.redis.hmget(key, subject.part, inFlightField(subject.part));
+  if (!raw) return sending ? 'not-yet' : undefined;
   try {
     const part = digestPartSchema.safeParse(JSON.parse(raw));
     return part.success ? part.data.l : undefined;

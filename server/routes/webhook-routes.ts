@@ -11,8 +11,9 @@ const batchSchema = z.array(z.unknown());
 
 /**
  * POST /webhooks/sendgrid: 401 unless signed by SendGrid's key and recent, 400 unless a JSON array,
- * else 200 with what was applied. Mounted only when SENDGRID_WEBHOOK_PUBLIC_KEY is set (404 otherwise).
- * Throws at start-up on a key it cannot read; a Redis failure answers 500 and SendGrid retries.
+ * else 200 with what was applied, or 503 when some events name a digest part not recorded yet (the rest
+ * are applied and remembered; SendGrid retries the batch). Mounted only when SENDGRID_WEBHOOK_PUBLIC_KEY
+ * is set (404 otherwise). Throws at start-up on a key it cannot read; a Redis failure answers 500 and SendGrid retries.
  */
 export function webhookRoutes(deps: Pick<AppDeps, 'config' | 'log' | 'control' | 'campaigns' | 'redis' | 'keys' | 'logger' | 'clock'>): Router {
   const router = Router();
@@ -36,8 +37,10 @@ export function webhookRoutes(deps: Pick<AppDeps, 'config' | 'log' | 'control' |
     }
     const batch = batchSchema.safeParse(body);
     if (!batch.success) return res.status(400).json({ error: 'expected a JSON array of events' });
-    const { applied, duplicates, ignored, moved } = await applyProviderEvents(deps, batch.data);
-    deps.logger.info({ events: batch.data.length, applied, duplicates, ignored, moved }, 'provider events');
+    const { applied, duplicates, ignored, notYet, moved } = await applyProviderEvents(deps, batch.data);
+    deps.logger.info({ events: batch.data.length, applied, duplicates, ignored, notYet, moved }, 'provider events');
+    // Any status but 2xx makes SendGrid send the batch again later; what was applied now counts as duplicates then.
+    if (notYet > 0) return res.status(503).json({ applied, duplicates, ignored, notYet });
     res.json({ applied, duplicates, ignored });
   });
 

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inFlightField } from '../../domain/digest.js';
 import { createHarness, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // SendGrid's key pair; the public half configured as SendGrid shows it (base64 DER SPKI).
@@ -167,6 +168,50 @@ describe('the SendGrid event webhook', () => {
 
     // A part we have no record of is ignored.
     await postEvents([{ ...event, sg_event_id: randomUUID(), part: '2' }]).expect(200, { applied: 0, duplicates: 0, ignored: 1 });
+  });
+
+  it('when SendGrid reports a digest bounced before its letters are recorded sent, then it is asked again and the bounce is recorded', async () => {
+    const inDigest = async (email: string) => {
+      const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email, recipients: ['gd-womens-prison'] })), 303);
+      const token = /^\/letters\/([A-Za-z0-9_-]{48})\/sent$/.exec(res.headers.location ?? '')![1]!;
+      const letterId = (await h.letters.findByToken(token))!;
+      expect(await stateOf(letterId, 'gd-womens-prison')).toBe('in-digest');
+      return { token, letterId };
+    };
+    const a = await inDigest('early-a@example.net');
+    const b = await inDigest('early-b@example.net');
+    // The digest job has handed the part to SendGrid and not yet written down its answer.
+    const run = '2026-01-06-r1767686400000';
+    const partsKey = h.t.keys.digestParts(SHIPPED_CAMPAIGN, 'gd-womens-prison', run);
+    await h.t.redis.hset(partsKey, inFlightField(1), JSON.stringify({ l: [a.letterId, b.letterId] }));
+    const reason = '550 5.1.1 mailbox unavailable';
+    const event = {
+      event: 'bounce',
+      type: 'bounce',
+      reason,
+      sg_event_id: randomUUID(),
+      sg_message_id: 'digest-early.filter0001',
+      timestamp: nowSeconds(),
+      campaign: SHIPPED_CAMPAIGN,
+      target: 'gd-womens-prison',
+      digest: run,
+      part: '1',
+    };
+    // Not a 2xx, so SendGrid sends the batch again later.
+    const early = await postEvents([event]).expect(503);
+    expect(early.body).toMatchObject({ applied: 0, notYet: 1 });
+    expect(await stateOf(a.letterId, 'gd-womens-prison')).toBe('in-digest');
+
+    // The part is now recorded; its letters are still being marked sent when SendGrid tries again.
+    await h.t.redis.hset(partsKey, '1', JSON.stringify({ m: 'digest-early', l: [a.letterId, b.letterId] }));
+    await postEvents([event]).expect(200, { applied: 1, duplicates: 0, ignored: 0 });
+    for (const { letterId } of [a, b]) {
+      const record = (await h.log.get(letterId, 'gd-womens-prison'))!;
+      expect(record.state).toBe('bounced');
+      expect(record.error).toBe(reason);
+    }
+    const page = await request(h.app).get(`/letters/${a.token}`).expect(200);
+    expect(page.text).toContain('<span class="badge badge-bounced">Bounced</span>');
   });
 
   it('when events are not ours, name an unknown campaign or recipient, or are opens and clicks, then they are ignored', async () => {

@@ -23,6 +23,11 @@ describe('the delivery transitions table', () => {
     expect(canApply('transient-error', 'sent')).toBe(false);
   });
 
+  it("when the provider reports on a digest's letters before they are recorded sent, then the report applies", () => {
+    for (const event of ['provider-delivered', 'provider-deferred', 'provider-bounced', 'provider-dropped'] as const)
+      expect(canApply(event, 'in-digest')).toBe(true);
+  });
+
   it('when sending fails for good, then only a campaigner retry can queue it again', () => {
     const leavingFailed = TRANSITIONS.filter((t) => (t.from as readonly string[]).includes('failed'));
     expect(leavingFailed.map((t) => t.event)).toEqual(['campaigner-retry']);
