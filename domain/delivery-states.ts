@@ -65,7 +65,8 @@ export const TRANSITIONS = [
   { event: 'rescheduled', from: ['queued', 'waiting', 'retrying'], to: 'waiting' },
   // 429: the whole queue waits for the provider; the attempt does not count.
   { event: 'rate-limited', from: ['sending'], to: 'queued' },
-  { event: 'permanent-error', from: ['sending', 'queued', 'waiting', 'retrying', 'held'], to: 'failed' },
+  // Retrying cannot help (400/403/413, the recipient gone); a digest's letters fail with the part that carried them.
+  { event: 'permanent-error', from: ['sending', 'queued', 'waiting', 'retrying', 'held', 'in-digest'], to: 'failed' },
   { event: 'attempts-exhausted', from: ['sending'], to: 'failed' },
   // Sending paused, or the recipient held (by a campaigner, or because its address bounces).
   { event: 'parked', from: ['queued', 'waiting', 'retrying', 'sending'], to: 'held' },

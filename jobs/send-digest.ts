@@ -46,7 +46,8 @@ const MAYBE_TWICE_NOTE = 'An earlier attempt to send its digest ended without a 
  * Builds the processor. Parts already sent (recorded per run) are not sent again when a job is retried;
  * a part recorded as being sent whose answer was lost (or whose worker died) goes again, its letters
  * flagged as possibly arriving twice. A transient failure throws for BullMQ's retry; a permanent one
- * fails the job with the reason, leaving the letters in the digest for the next period.
+ * (400/403/413) fails that part's letters with the reason and the job after the other parts; a 401
+ * pauses all sending and puts the job back until sending resumes.
  */
 export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<DigestJob>, token?: string) => Promise<{ sent: number; parts: number }> {
   return async (job, token) => {
@@ -75,6 +76,7 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
     if (gone.length) await deps.redis.zrem(pendingKey, ...gone);
 
     let sentParts = 0;
+    let comingBack = false;
     try {
       // Parts this run already sent (before a failure and retry): their letters are done, whatever
       // the split of the rest looks like now.
@@ -109,6 +111,7 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
           ...again.filter((a) => a.letters.length).map((a) => ({ part: a.part, entries: a.letters.map((l) => digestEntry(l, campaign)), maybeSent: true })),
           ...split.map((piece) => ({ part: first + piece.part, entries: piece.entries, maybeSent: false })),
         ];
+        const failures: string[] = [];
         for (const { maybeSent, ...piece } of pieces) {
           const part = { ...piece, parts: total };
           const letterIds = part.entries.map((e) => e.letterId);
@@ -131,8 +134,19 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
             deps.logger.warn({ ...where, status: failure.status, ambiguous: failure.ambiguous || undefined }, 'digest part failed');
             // Unless the provider may have taken it, the part was not sent: a retry need not flag it.
             if (!failure.ambiguous) await deps.redis.hdel(partsKey, inFlightField(part.part));
-            if (failure.kind === 'permanent') throw new UnrecoverableError(failure.reason);
-            throw failure;
+            if (failure.kind === 'account') {
+              await deps.control.pauseAll(failure.reason);
+              deps.logger.error({ ...where, status: failure.status }, `all sending paused: ${failure.reason}`);
+              comingBack = true;
+              await job.moveToDelayed(deps.clock.now() + BLOCKED_RETRY_MS, token);
+              throw new DelayedError();
+            }
+            if (failure.kind !== 'permanent') throw failure;
+            // Retrying cannot help: this part's letters fail, with the reason, and leave the digest.
+            for (const id of letterIds) await deps.log.apply(slug, id, targetId, 'permanent-error', { error: failure.reason });
+            await deps.redis.zrem(pendingKey, ...letterIds);
+            failures.push(`part ${part.part} (${letterIds.length} letter${letterIds.length === 1 ? '' : 's'}): ${failure.reason}`);
+            continue;
           }
           await deps.redis
             .multi()
@@ -146,11 +160,13 @@ export function createSendDigestProcessor(deps: SendDigestDeps): (job: Job<Diges
           await deps.redis.zrem(pendingKey, ...letterIds);
         }
         deps.logger.info({ campaign: slug, target: targetId, period, letters: remaining.length + inAgain.size, parts: pieces.length }, 'digest sent');
+        if (failures.length) throw new UnrecoverableError(`Digest parts failed for good: ${failures.join('; ')}`);
       }
     } finally {
       // Letters that joined while this ran, beyond this run's limit, or left by a failure that will not
       // be retried, go in the next digest: a digest is never left without a job.
-      if ((await deps.redis.zcard(pendingKey)) > 0) {
+      // (Not when the job itself comes back: it still holds them.)
+      if (!comingBack && (await deps.redis.zcard(pendingKey)) > 0) {
         const next = await deps.planner.planOne(campaign, targetId);
         await deps.scheduler.schedule(slug, 'digest', [next]);
       }

@@ -1,6 +1,8 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryOf } from '../../domain/campaign.js';
+import { readDashboard } from '../../domain/campaign-dashboard.js';
+import { systemClock } from '../../domain/clock.js';
 import { fixtureCampaign } from '../support/campaign-fixture.js';
 import { SendError } from '../../jobs/transports/mail-transport.js';
 import { createSendGridTransport } from '../../jobs/transports/sendgrid-transport.js';
@@ -155,10 +157,10 @@ describe('a digest whose second part fails', () => {
 });
 
 /** A harness whose worker sends through the real @sendgrid/mail client to a local fake of SendGrid's API. */
-async function digestOverSendGrid(name: string, apiKey?: string) {
+async function digestOverSendGrid(name: string) {
   const fake = await startFakeSendGrid();
   const h = createHarness(name, { campaigns, env: { PACING: 'on', DIGEST_MAX_BYTES: '40000' } });
-  h.startWorker(createSendGridTransport({ apiKey: apiKey ?? fake.apiKey, apiUrl: fake.url, timeoutMs: 5000, sandbox: false }));
+  h.startWorker(createSendGridTransport({ apiKey: fake.apiKey, apiUrl: fake.url, timeoutMs: 5000, sandbox: false }));
   const write = async (email: string, body: string) => {
     const res = await expectStatus(postLetter(h.app, campaign.slug, validForm({ email, recipients: ['prison'], body })), 303);
     const token = /\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!;
@@ -204,5 +206,59 @@ describe('a digest part whose answer from SendGrid is lost', () => {
     }
     const page = await request(s.h.app).get(`/letters/${a.token}`).expect(200);
     expect(page.text).toContain('may receive your letter twice');
+  });
+});
+
+describe('a digest part that SendGrid refuses for good', () => {
+  let s: Awaited<ReturnType<typeof digestOverSendGrid>>;
+  beforeAll(async () => {
+    s = await digestOverSendGrid('digest-refused');
+  });
+  afterAll(() => s.close());
+
+  it('when SendGrid answers 400, then its letters show as failed with the reason, on the dashboard too, and are not sent again', async () => {
+    const a = await s.write('refused-a@example.net', 'Refused letter from Ana.');
+    const b = await s.write('refused-b@example.net', 'Refused letter from Bea.');
+    s.fake.script({ status: 400, errors: [{ message: 'The from address does not match a verified Sender Identity.', field: 'from' }] });
+    await s.runDigest();
+    const records = await eventually(async () => {
+      const rs = [await s.stateOf(a.letterId), await s.stateOf(b.letterId)];
+      return rs.every((r) => r.state === 'failed') ? rs : undefined;
+    }, 15_000);
+    for (const r of records) expect(r.error).toContain('verified Sender Identity');
+    const page = await request(s.h.app).get(`/letters/${a.token}`).expect(200);
+    expect(page.text).toContain('<span class="badge badge-failed">Failed</span>');
+    const dashboard = await readDashboard(
+      { redis: s.h.t.redis, keys: s.h.t.keys, log: s.h.log, paceBook: s.h.paceBook, control: s.h.control, clock: systemClock, pacing: true },
+      campaign,
+    );
+    expect(dashboard.problems.map((p) => p.letterId).sort()).toEqual([a.letterId, b.letterId].sort());
+    // They left the digest: no later digest carries them, and the refused part was not tried again.
+    expect(await s.h.t.redis.zcard(s.h.t.keys.digestPending(campaign.slug, 'prison'))).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(s.fake.requests).toHaveLength(1);
+  });
+});
+
+describe('a digest sent with a key SendGrid refuses', () => {
+  let s: Awaited<ReturnType<typeof digestOverSendGrid>>;
+  beforeAll(async () => {
+    s = await digestOverSendGrid('digest-bad-key');
+  });
+  afterAll(() => s.close());
+
+  it("when SendGrid answers 401, then all sending is paused and the official's letters wait in the digest", async () => {
+    const a = await s.write('key-a@example.net', 'Letter from Ana, waiting for a working key.');
+    s.fake.script({ status: 401, errors: [{ message: 'The provided authorization grant is invalid, expired, or revoked' }] });
+    await s.runDigest();
+    const paused = await eventually(async () => (await s.h.control.status([campaign.slug])).paused ?? undefined, 15_000);
+    expect(paused.reason).toContain('401');
+    await new Promise((r) => setTimeout(r, 1000));
+    // Not hammered with retries: one request, then the digest waits for sending to resume.
+    expect(s.fake.requests).toHaveLength(1);
+    expect((await s.stateOf(a.letterId)).state).toBe('in-digest');
+    expect(await s.h.t.redis.zcard(s.h.t.keys.digestPending(campaign.slug, 'prison'))).toBe(1);
+    const job = (await s.h.queue.getJobs(['delayed', 'failed', 'wait'])).find((j) => j.name === 'digest')!;
+    expect(await job.getState()).toBe('delayed');
   });
 });

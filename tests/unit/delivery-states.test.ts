@@ -28,6 +28,11 @@ describe('the delivery transitions table', () => {
       expect(canApply(event, 'in-digest')).toBe(true);
   });
 
+  it('when a digest part is refused for good, then its letters can fail from the digest', () => {
+    expect(canApply('permanent-error', 'in-digest')).toBe(true);
+    expect(transitionFor('permanent-error').to).toBe('failed');
+  });
+
   it('when sending fails for good, then only a campaigner retry can queue it again', () => {
     const leavingFailed = TRANSITIONS.filter((t) => (t.from as readonly string[]).includes('failed'));
     expect(leavingFailed.map((t) => t.event)).toEqual(['campaigner-retry']);
