@@ -3,7 +3,7 @@ import type { DeliveryPlanner, PlannedDelivery } from './delivery-planner.js';
 import { newLetterId } from './ids.js';
 import type { LetterDraft } from './letter-form.js';
 import type { CreatedLetter, LetterMeta, LetterStore } from './letter-store.js';
-import type { Admission, SubmissionGuard, SubmissionLimit } from './submission-guard.js';
+import { letterDigest, type Admission, type SubmissionGuard, type SubmissionLimit } from './submission-guard.js';
 
 // Accepting a letter: make sure it is not a repeat and within the limits, claim one letter per supporter
 // per recipient (one step: submission-guard.ts), plan each delivery (its paced slot or its digest), store
@@ -40,8 +40,9 @@ export interface SubmissionDeps {
 }
 
 /**
- * Accepts a letter. A repeat of the same form returns the first letter's token; a letter over one of
- * `limits` or from a supporter who already wrote to one of the recipients is refused. If anything fails
+ * Accepts a letter. A repeat of the same form with the same letter returns the first letter's token (a
+ * changed letter from the same form is a new one); a letter over one of `limits` or from a supporter
+ * who already wrote to one of the recipients is refused. If anything fails
  * after the claims, they are given back and the stored letter removed, so a letter is either stored and
  * queued or not kept at all (throws SubmissionUnavailableError).
  */
@@ -54,9 +55,10 @@ export async function submitLetter(
   limits: readonly SubmissionLimit[] = [],
 ): Promise<SubmissionResult> {
   const letterId = newLetterId();
+  const submission = submissionId ? { id: submissionId, letterDigest: letterDigest(draft) } : undefined;
   let admission;
   try {
-    admission = await deps.guard.admit({ campaign: campaign.slug, email: draft.email, targetIds: draft.recipients, letterId, submissionId, limits });
+    admission = await deps.guard.admit({ campaign: campaign.slug, email: draft.email, targetIds: draft.recipients, letterId, submission, limits });
   } catch (err) {
     throw new SubmissionUnavailableError(err);
   }
@@ -70,19 +72,19 @@ export async function submitLetter(
       created = await deps.letters.create(campaign, draft, plans, letterId, meta);
       await together(
         deps.requestConfirmation(campaign.slug, letterId, campaign.confirmWriters.expireDays),
-        submissionId && deps.guard.completeSubmission(submissionId, created.token),
+        submission && deps.guard.completeSubmission(submission, created.token),
       );
     } else {
       const plans = await deps.planner.plan(campaign, draft.recipients);
       created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId, meta);
-      await together(deps.scheduler.schedule(campaign.slug, letterId, plans), submissionId && deps.guard.completeSubmission(submissionId, created.token));
+      await together(deps.scheduler.schedule(campaign.slug, letterId, plans), submission && deps.guard.completeSubmission(submission, created.token));
     }
     return { kind: 'accepted', ...created };
   } catch (err) {
     // Give everything back; a slot reserved for this letter simply stays unused.
     if (created) await deps.letters.discard(campaign.slug, created.letterId, created.token).catch(() => undefined);
     await deps.guard.releaseRecipients(campaign.slug, draft.email, draft.recipients, letterId).catch(() => undefined);
-    if (submissionId) await deps.guard.abandonSubmission(submissionId).catch(() => undefined);
+    if (submission) await deps.guard.abandonSubmission(submission).catch(() => undefined);
     throw new SubmissionUnavailableError(err);
   }
 }

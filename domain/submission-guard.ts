@@ -1,13 +1,15 @@
 import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { secureRandomBytes } from './random-bytes.js';
 import type { Redis } from 'ioredis';
+import type { LetterDraft } from './letter-form.js';
 import type { RedisKeys } from './redis-keys.js';
 
 // The guards on accepting letters, checked and claimed in one Redis script (one round trip):
 // - the same form sent twice (double click, back button, a retry) makes one letter: each rendered form
-//   carries a one-time submission id; the first POST claims it, and a repeat gets the first one's status
-//   link back. The link is kept encrypted with a key derived from the submission id, which only the
-//   supporter's browser has, and for one day only.
+//   carries a one-time submission id; the first POST claims it together with a digest of its letter, and a
+//   repeat (same id, same letter) gets the first one's status link back. A changed letter sent from the
+//   same page (back button, edited, sent again) is a new letter. The link is kept encrypted with a key
+//   derived from the submission id, which only the supporter's browser has, and for one day only.
 // - the submission limits (per IP address, per email address), each a counter over a fixed window that
 //   starts with its first letter.
 // - one letter per supporter (by normalised email) per recipient per campaign: one small hash per
@@ -75,15 +77,41 @@ export type Admission =
   /** The supporter already wrote to some of these recipients. */
   | { kind: 'already-wrote'; taken: { targetId: string; letterId: string }[] };
 
+/** A form's one-time id and the digest of the letter it carried (letterDigest): the same id with the same letter is a repeat. */
+export interface FormSubmission {
+  id: string;
+  letterDigest: string;
+}
+
 /** What a new letter asks the guards for. */
 export interface AdmissionRequest {
   campaign: string;
   email: string;
   targetIds: readonly string[];
   letterId: string;
-  /** The form's one-time id, when it carried one. */
-  submissionId?: string;
+  /** The form's one-time id and its letter's digest, when the form carried an id. */
+  submission?: FormSubmission;
   limits?: readonly SubmissionLimit[];
+}
+
+/**
+ * The SHA-256 (base64url) of everything a letter record takes from the form (names, email, country,
+ * recipients in order, languages, subject, text, the consent box): equal for an identical re-send, different
+ * for any change. Never fails.
+ */
+export function letterDigest(draft: LetterDraft): string {
+  const parts = [
+    draft.firstName,
+    draft.lastName,
+    draft.email,
+    draft.country,
+    draft.recipients,
+    draft.letterLanguage ?? '',
+    draft.subject,
+    draft.body,
+    !!draft.keepInformed,
+  ];
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
 }
 
 /** Normalises an email address for "one letter per supporter": trimmed and lower-cased. */
@@ -127,10 +155,10 @@ export class SubmissionGuard {
    * to `waitMs` for the first request to finish, to return its link), the limits, then the recipients.
    */
   async admit(req: AdmissionRequest, waitMs = 3000): Promise<Admission> {
-    const submissionKey = this.keys.submission(sha256(`id:${req.submissionId ?? req.letterId}`));
+    const submissionKey = req.submission ? this.submissionKey(req.submission) : this.keys.submission(sha256(`letter:${req.letterId}`));
     const limits = req.limits ?? [];
     const keys = [submissionKey, this.keys.writer(req.campaign, supporterHash(req.email)), ...limits.map((l) => l.key)];
-    const args = [req.submissionId ? '1' : '0', req.letterId, req.targetIds.length, ...req.targetIds, ...limits.flatMap((l) => [l.max, l.windowMs])];
+    const args = [req.submission ? '1' : '0', req.letterId, req.targetIds.length, ...req.targetIds, ...limits.flatMap((l) => [l.max, l.windowMs])];
     const [kind, ...rest] = await this.admitCmd(keys.length, ...keys, ...args);
     switch (kind) {
       case 'new':
@@ -154,7 +182,7 @@ export class SubmissionGuard {
     for (;;) {
       if (value === null) return this.admit(req, Math.max(0, until - Date.now()));
       if (value !== 'pending') {
-        const token = decrypt(value, req.submissionId!);
+        const token = decrypt(value, req.submission!.id);
         return token ? { kind: 'repeat', token } : { kind: 'in-progress' };
       }
       if (Date.now() > until) return { kind: 'in-progress' };
@@ -163,14 +191,19 @@ export class SubmissionGuard {
     }
   }
 
-  /** Records the status token a submission id produced (encrypted, for one day). */
-  async completeSubmission(submissionId: string, token: string): Promise<void> {
-    await this.redis.set(this.keys.submission(sha256(`id:${submissionId}`)), encrypt(token, submissionId), 'EX', DAY_SECONDS);
+  /** Records the status token a submission (id and letter) produced (encrypted, for one day). Rejects when Redis does. */
+  async completeSubmission(submission: FormSubmission, token: string): Promise<void> {
+    await this.redis.set(this.submissionKey(submission), encrypt(token, submission.id), 'EX', DAY_SECONDS);
   }
 
-  /** Gives a submission id back after the letter could not be accepted, so the supporter can try again. */
-  async abandonSubmission(submissionId: string): Promise<void> {
-    await this.redis.del(this.keys.submission(sha256(`id:${submissionId}`)));
+  /** Gives a submission (id and letter) back after the letter could not be accepted, so the supporter can try again. Rejects when Redis does. */
+  async abandonSubmission(submission: FormSubmission): Promise<void> {
+    await this.redis.del(this.submissionKey(submission));
+  }
+
+  /** The key of a submission: named by a hash of its id and its letter's digest, so a changed letter from the same form is not a repeat. */
+  private submissionKey(submission: FormSubmission): string {
+    return this.keys.submission(sha256(`id:${submission.id}:${submission.letterDigest}`));
   }
 
   /** Releases the pairs a letter claimed (when it could not be accepted after all). */
@@ -179,7 +212,7 @@ export class SubmissionGuard {
   }
 }
 
-/** A submission id's name in Redis: 128 bits of its SHA-256, base64url. */
+/** A submission's name in Redis: 128 bits of the SHA-256 of its id and letter digest, base64url. */
 function sha256(s: string): string {
   return createHash('sha256').update(s).digest().subarray(0, 16).toString('base64url');
 }

@@ -24,6 +24,55 @@ describe('the same form sent twice', () => {
   });
 });
 
+describe('a page restored by the Back button and sent again', () => {
+  const tokenOf = (res: request.Response) => /\/letters\/([^/]+)\/sent$/.exec(res.headers.location!)![1]!;
+  const cookieOf = (res: request.Response) => (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('al_letters='))!.split(';')[0]!;
+
+  it('when the supporter ticks another embassy and edits the letter, then a second letter is made and goes to that embassy', async () => {
+    const submission = 'back-button-changed-0001';
+    const first = await expectStatus(post(validForm({ email: 'back@example.net', country: 'DE', recipients: ['embassy-de'], submission })), 303);
+    const body = 'A different letter, this time to the embassy in the United States, about 黄雪琴 and 王建兵.';
+    const second = await expectStatus(
+      post(validForm({ email: 'back@example.net', country: 'US', recipients: ['embassy-us'], body, submission }), cookieOf(first)),
+      303,
+    );
+    expect(tokenOf(second)).not.toBe(tokenOf(first));
+    const page = await request(h.app)
+      .get(`/letters/${tokenOf(second)}`)
+      .expect(200);
+    expect(page.text).toContain('Embassy of the People&#39;s Republic of China in the United States of America');
+    expect(page.text).not.toContain('in Germany');
+    const letter = await h.letters.get((await h.letters.findByToken(tokenOf(second)))!);
+    expect(letter?.body).toBe(body);
+    const byTarget = (await h.log.counts(SHIPPED_CAMPAIGN)).byTarget;
+    expect(byTarget['embassy-de']?.queued).toBe(1);
+    expect(byTarget['embassy-us']?.queued).toBe(1);
+  });
+
+  it("when the restored page is sent unchanged, then the first letter's page is shown and no second letter is made", async () => {
+    const form = validForm({ email: 'back-same@example.net', country: 'AU', recipients: ['embassy-au'], submission: 'back-button-unchanged-01' });
+    const first = await expectStatus(post(form), 303);
+    const again = await expectStatus(post(form, cookieOf(first)), 303);
+    expect(again.headers.location).toBe(first.headers.location);
+    expect((await h.log.counts(SHIPPED_CAMPAIGN)).byTarget['embassy-au']?.queued).toBe(1);
+  });
+
+  it('when the edited letter goes to a recipient already written to, then the supporter is told so, links to the first letter and keeps the new text', async () => {
+    const submission = 'back-button-same-target-1';
+    const first = await expectStatus(post(validForm({ email: 'back-again@example.net', recipients: ['gd-womens-prison'], submission })), 303);
+    const body = 'An edited letter to the prison, sent again from the same page.';
+    const second = await expectStatus(
+      post(validForm({ email: 'back-again@example.net', recipients: ['gd-womens-prison'], body, submission }), cookieOf(first)),
+      409,
+    );
+    expect(second.text).toContain('You have already written to Guangdong Women&#39;s Prison');
+    expect(second.text).toContain(`<a href="/letters/${tokenOf(first)}">See your first letter and its delivery</a>`);
+    expect(second.text).toContain(`>${body}</textarea>`);
+    const prison = (await h.log.counts(SHIPPED_CAMPAIGN)).byTarget['gd-womens-prison']!;
+    expect(Object.values(prison).reduce((a, b) => a + b, 0)).toBe(1);
+  });
+});
+
 describe('a second letter from the same supporter to the same recipient', () => {
   it('when eight different letters from one address race to one recipient, then exactly one is accepted', async () => {
     const emails = [
