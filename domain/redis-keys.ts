@@ -50,6 +50,8 @@ export interface RedisKeys {
   submission(hash: string): string;
   /** Hash: the letters a supporter (by the hash of their email) wrote in a campaign, by recipient id (one letter per recipient). */
   writer(campaign: string, supporterHash: string): string;
+  /** String: a letter admitted but perhaps not stored yet; while it lives (a short grace period) its claims hold without the letter. */
+  admitting(letterId: string): string;
   /** String: the letter a confirmation link (by the hash of its token) confirms; expires with the offer. */
   confirm(hash: string): string;
   /** String: a campaigner's dashboard session (by the hash of its id). */
@@ -98,6 +100,7 @@ export function redisKeys(prefix: string): RedisKeys {
     formLimits: `${p}:form-limits`,
     testLetter: (id) => `${p}:test-letter:${id}`,
     writer: (campaign, hash) => `${p}:campaign:${campaign}:writer:${hash}`,
+    admitting: (letterId) => `${p}:admitting:${letterId}`,
     providerEvents: (hour) => `${p}:provider-events:${hour}`,
   };
 }

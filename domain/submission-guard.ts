@@ -13,38 +13,63 @@ import type { RedisKeys } from './redis-keys.js';
 // - the submission limits (per IP address, per email address), each a counter over a fixed window that
 //   starts with its first letter.
 // - one letter per supporter (by normalised email) per recipient per campaign: one small hash per
-//   supporter and campaign (recipient id -> letter id), claimed all or none.
+//   supporter and campaign (recipient id -> letter id), claimed all or none. A claim holds while its
+//   letter exists, or for a short grace period after the claim while the letter is being stored; the
+//   claim of a request that died before storing its letter is then free (so is its form's "in progress").
 
 const DAY_SECONDS = 86_400;
+/** How long an admitted letter's claims and its form's "in progress" hold without the letter being stored. */
+export const DEFAULT_GRACE_MS = 60_000;
 
-// KEYS: 1 the submission id's key, 2 the supporter's hash of claims, 3.. the limit counters.
-// ARGV: 1 '1' when the submission id is to be claimed, 2 letter id, 3 n = number of recipients,
-//   4..3+n the recipient ids, then for each limit its maximum and its window (ms).
-// Returns {'seen', value} for a submission id already claimed; {'limited', index of the limit (1-based),
-// ms until its window ends}; {'taken', recipient index (1-based), letter id, ...}; or {'new'} when all
-// is claimed (the submission id as "pending" for a day, the recipients for this letter).
+// KEYS: 1 the submission's key, 2 the supporter's hash of claims, 3 this letter's "admitting" marker,
+//   4..3+l the limit counters, then for each letter holding a claim (as read before): its letter key and
+//   its "admitting" marker.
+// ARGV: 1 '1' when the submission is to be claimed, 2 letter id, 3 grace (ms), 4 n = number of recipients,
+//   5 l = number of limits, 6 h = number of letters holding claims, then the n recipient ids, then for
+//   each recipient the index (1-based) of the letter holding it as read before (0: none), then for each
+//   limit its maximum and its window (ms), then the h letter ids.
+// Returns {'seen', value} for a submission already claimed; {'changed'} when a claim is not as read before
+// (nothing counted or claimed: read again); {'limited', index of the limit (1-based), ms until its window
+// ends}; {'taken', recipient index (1-based), letter id, ...}; or {'new'} when all is claimed (the recipients
+// for this letter, and its marker and the submission as "pending" for the grace period).
+// A claim holds while its letter exists or its marker lives: a claim left by a request that died between
+// this script and storing the letter is free once the grace period is over, and is overwritten.
 const ADMIT_LUA = `
 if ARGV[1] == '1' then
   local seen = redis.call('GET', KEYS[1])
   if seen then return {'seen', seen} end
 end
-local n = tonumber(ARGV[3])
-for i = 3, #KEYS do
-  local max = tonumber(ARGV[3 + n + (i - 3) * 2 + 1])
-  local window = tonumber(ARGV[3 + n + (i - 3) * 2 + 2])
-  local count = redis.call('INCR', KEYS[i])
-  local ttl = redis.call('PTTL', KEYS[i])
-  if ttl < 0 then redis.call('PEXPIRE', KEYS[i], window); ttl = window end
-  if count > max then return {'limited', tostring(i - 2), tostring(ttl)} end
+local n, l, h = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local R, C, M = 6, 6 + n, 6 + 2 * n
+local H = M + 2 * l
+for j = 1, n do
+  local k = tonumber(ARGV[C + j])
+  local expected = false
+  if k > 0 then expected = ARGV[H + k] end
+  if redis.call('HGET', KEYS[2], ARGV[R + j]) ~= expected then return {'changed'} end
+end
+for i = 1, l do
+  local max = tonumber(ARGV[M + 2 * i - 1])
+  local window = tonumber(ARGV[M + 2 * i])
+  local count = redis.call('INCR', KEYS[3 + i])
+  local ttl = redis.call('PTTL', KEYS[3 + i])
+  if ttl < 0 then redis.call('PEXPIRE', KEYS[3 + i], window); ttl = window end
+  if count > max then return {'limited', tostring(i), tostring(ttl)} end
 end
 local taken = {'taken'}
 for j = 1, n do
-  local v = redis.call('HGET', KEYS[2], ARGV[3 + j])
-  if v then taken[#taken + 1] = tostring(j); taken[#taken + 1] = v end
+  local k = tonumber(ARGV[C + j])
+  if k > 0 then
+    local at = 3 + l + 2 * (k - 1)
+    if redis.call('EXISTS', KEYS[at + 1]) == 1 or redis.call('EXISTS', KEYS[at + 2]) == 1 then
+      taken[#taken + 1] = tostring(j); taken[#taken + 1] = ARGV[H + k]
+    end
+  end
 end
 if #taken > 1 then return taken end
-for j = 1, n do redis.call('HSET', KEYS[2], ARGV[3 + j], ARGV[2]) end
-if ARGV[1] == '1' then redis.call('SET', KEYS[1], 'pending', 'EX', ${DAY_SECONDS}) end
+for j = 1, n do redis.call('HSET', KEYS[2], ARGV[R + j], ARGV[2]) end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+if ARGV[1] == '1' then redis.call('SET', KEYS[1], 'pending', 'PX', ARGV[3]) end
 return {'new'}
 `;
 // KEYS: 1 the supporter's hash of claims. ARGV: 1 letter id, 2.. recipient ids to release if this letter holds them.
@@ -130,14 +155,20 @@ export function supporterHash(email: string): string {
 
 type Command = (...args: (string | number)[]) => Promise<string[]>;
 
-/** Claims and releases submission ids and supporter-recipient pairs, and counts the limits. Rejects only when Redis does. */
+/** Claims and releases submissions and supporter-recipient pairs, and counts the limits. Rejects only when Redis does. */
 export class SubmissionGuard {
   private readonly admitCmd: Command;
   private readonly releaseCmd: Command;
 
+  /**
+   * `graceMs`: how long an admitted letter's claims and its form's "in progress" hold before the letter is
+   * stored; past it, a claim whose letter does not exist is free (the request that made it died). It must
+   * be well above the time a request takes from admission to storing its letter.
+   */
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
+    private readonly graceMs = DEFAULT_GRACE_MS,
   ) {
     for (const [name, lua] of [
       ['appealLettersAdmit', ADMIT_LUA],
@@ -152,28 +183,57 @@ export class SubmissionGuard {
 
   /**
    * Checks and claims everything a new letter needs, in one step: a repeat of the same form (it waits up
-   * to `waitMs` for the first request to finish, to return its link), the limits, then the recipients.
+   * to `waitMs` for the first request to finish, to return its link), the limits, then the recipients (a
+   * claim left by a request that died before storing its letter is free after the grace period). Rejects
+   * when Redis does, or when the claims keep changing under it.
    */
   async admit(req: AdmissionRequest, waitMs = 3000): Promise<Admission> {
     const submissionKey = req.submission ? this.submissionKey(req.submission) : this.keys.submission(sha256(`letter:${req.letterId}`));
     const limits = req.limits ?? [];
-    const keys = [submissionKey, this.keys.writer(req.campaign, supporterHash(req.email)), ...limits.map((l) => l.key)];
-    const args = [req.submission ? '1' : '0', req.letterId, req.targetIds.length, ...req.targetIds, ...limits.flatMap((l) => [l.max, l.windowMs])];
-    const [kind, ...rest] = await this.admitCmd(keys.length, ...keys, ...args);
-    switch (kind) {
-      case 'new':
-        return { kind: 'new' };
-      case 'limited': {
-        const limit = limits[Number(rest[0]) - 1]!;
-        return { kind: 'limited', reason: limit.reason, retryAfterSeconds: Math.max(1, Math.ceil(Number(rest[1]) / 1000)) };
+    const writerKey = this.keys.writer(req.campaign, supporterHash(req.email));
+    for (let attempt = 1; ; attempt++) {
+      // The script must name the keys of the letters holding claims: the first try assumes none (a new
+      // supporter, one round trip); when the script finds some, they are read and it runs again.
+      const claimed = attempt === 1 ? req.targetIds.map(() => null) : await this.redis.hmget(writerKey, ...req.targetIds);
+      const holders = [...new Set(claimed.filter((v): v is string => v !== null))];
+      const keys = [
+        submissionKey,
+        writerKey,
+        this.keys.admitting(req.letterId),
+        ...limits.map((l) => l.key),
+        ...holders.flatMap((id) => [this.keys.letter(id), this.keys.admitting(id)]),
+      ];
+      const args = [
+        req.submission ? '1' : '0',
+        req.letterId,
+        this.graceMs,
+        req.targetIds.length,
+        limits.length,
+        holders.length,
+        ...req.targetIds,
+        ...claimed.map((v) => (v === null ? 0 : holders.indexOf(v) + 1)),
+        ...limits.flatMap((l) => [l.max, l.windowMs]),
+        ...holders,
+      ];
+      const [kind, ...rest] = await this.admitCmd(keys.length, ...keys, ...args);
+      switch (kind) {
+        case 'new':
+          return { kind: 'new' };
+        case 'changed':
+          if (attempt >= 10) throw new Error("the supporter's claims kept changing while being checked");
+          continue;
+        case 'limited': {
+          const limit = limits[Number(rest[0]) - 1]!;
+          return { kind: 'limited', reason: limit.reason, retryAfterSeconds: Math.max(1, Math.ceil(Number(rest[1]) / 1000)) };
+        }
+        case 'taken': {
+          const taken: { targetId: string; letterId: string }[] = [];
+          for (let i = 0; i + 1 < rest.length; i += 2) taken.push({ targetId: req.targetIds[Number(rest[i]) - 1]!, letterId: rest[i + 1]! });
+          return { kind: 'already-wrote', taken };
+        }
+        default:
+          return this.awaitFirst(req, submissionKey, rest[0]!, Date.now() + waitMs);
       }
-      case 'taken': {
-        const taken: { targetId: string; letterId: string }[] = [];
-        for (let i = 0; i + 1 < rest.length; i += 2) taken.push({ targetId: req.targetIds[Number(rest[i]) - 1]!, letterId: rest[i + 1]! });
-        return { kind: 'already-wrote', taken };
-      }
-      default:
-        return this.awaitFirst(req, submissionKey, rest[0]!, Date.now() + waitMs);
     }
   }
 

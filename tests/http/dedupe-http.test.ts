@@ -1,5 +1,6 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SubmissionGuard } from '../../domain/submission-guard.js';
 import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
 
@@ -129,5 +130,51 @@ describe('a second letter from the same supporter to the same recipient', () => 
     await expectStatus(post(validForm({ email: 'elsewhere@example.net', recipients: ['embassy-ca'], country: 'CA' })), 409);
     await new Promise((r) => setTimeout(r, 300));
     expect(mail.to('elsewhere@example.net')).toHaveLength(1);
+  });
+});
+
+describe('a letter whose request died between claiming its recipients and storing it', () => {
+  const GRACE_MS = 1000;
+  let c: Harness;
+  beforeAll(() => {
+    c = createHarness('dedupe-crash');
+    c.deps.guard = new SubmissionGuard(c.t.redis, c.t.keys, GRACE_MS);
+  });
+  afterAll(() => c.close());
+
+  /** Storing the letter fails and so does every clean-up, as when Redis drops (or the process dies) right after the claims. */
+  const crashAfterAdmission = () => {
+    const lost = new Error('Connection is closed.');
+    vi.spyOn(c.letters, 'create').mockRejectedValueOnce(lost);
+    vi.spyOn(c.deps.guard, 'releaseRecipients').mockRejectedValueOnce(lost);
+    vi.spyOn(c.deps.guard, 'abandonSubmission').mockRejectedValueOnce(lost);
+  };
+
+  it('when the supporter sends the page again a little later, then the letter is made and its page lists the embassy', async () => {
+    const body = 'A letter to the embassy in Germany, sent again after an error.';
+    const form = validForm({ email: 'crash@example.net', country: 'DE', recipients: ['embassy-de'], body, submission: 'crashed-page-submission1' });
+    crashAfterAdmission();
+    const failed = await expectStatus(postLetter(c.app, SHIPPED_CAMPAIGN, form), 503);
+    expect(failed.text).toContain(`>${body}</textarea>`);
+    vi.restoreAllMocks();
+    await new Promise((r) => setTimeout(r, GRACE_MS + 100));
+
+    const again = await expectStatus(postLetter(c.app, SHIPPED_CAMPAIGN, form), 303);
+    const page = await request(c.app)
+      .get(again.headers.location!.replace(/\/sent$/, ''))
+      .expect(200);
+    expect(page.text).toContain('Embassy of the People&#39;s Republic of China in Germany');
+    expect((await c.log.counts(SHIPPED_CAMPAIGN)).byTarget['embassy-de']?.queued).toBe(1);
+  });
+
+  it('when the supporter opens a fresh page a little later, then they can write to that embassy instead of being told they already did', async () => {
+    const form = validForm({ email: 'crash-fresh@example.net', country: 'US', recipients: ['embassy-us'] });
+    crashAfterAdmission();
+    await expectStatus(postLetter(c.app, SHIPPED_CAMPAIGN, form), 503);
+    vi.restoreAllMocks();
+    await new Promise((r) => setTimeout(r, GRACE_MS + 100));
+
+    await expectStatus(postLetter(c.app, SHIPPED_CAMPAIGN, form), 303);
+    expect((await c.log.counts(SHIPPED_CAMPAIGN)).byTarget['embassy-us']?.queued).toBe(1);
   });
 });
