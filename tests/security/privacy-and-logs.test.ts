@@ -165,7 +165,7 @@ beforeAll(async () => {
     .type('form')
     .send(formEncode(validForm({ ...SUPPORTER })));
   expect(noToken.status).toBe(403);
-  expect((await post(validForm({ ...SUPPORTER, body: `${SUPPORTER.body} ${'x'.repeat(70_000)}` }))).res.status).toBe(413);
+  expect((await post(validForm({ ...SUPPORTER, body: `${SUPPORTER.body} ${'x'.repeat(300_000)}` }))).res.status).toBe(413);
   await snapshotBull();
 
   // 3. The worker sends them while the provider fails: a library error, a 500, then a 400.
