@@ -9,8 +9,16 @@
       if (!isNaN(d)) t.textContent = fmt.format(d);
     });
   };
+  // The list as the server last sent it (before times were localised), to tell whether anything changed.
+  var initial = document.getElementById('deliveries');
+  var lastHtml = initial ? initial.outerHTML : '';
   localise(document);
-  var poll = function () {
+  var QUICK = 4000;
+  var SLOW = 60000;
+  // Polls quickly at first and after each change, then less often while nothing changes (a paced letter
+  // may wait for days). The list is replaced only when it changed and the reader is not inside it, so
+  // keyboard focus and a screen reader's place are kept.
+  var poll = function (delay) {
     var section = document.getElementById('deliveries');
     if (!section || section.getAttribute('data-final') === 'yes' || !window.fetch) return;
     setTimeout(function () {
@@ -19,26 +27,27 @@
           return r.ok ? r.text() : null;
         })
         .then(function (html) {
-          if (html) {
-            var fresh = new DOMParser().parseFromString(html, 'text/html').getElementById('deliveries');
-            if (fresh) {
-              // Keep open any history the reader expanded.
-              var open = Array.prototype.map.call(section.querySelectorAll('details'), function (d) {
-                return d.open;
-              });
-              section.replaceWith(fresh);
-              fresh.querySelectorAll('details').forEach(function (d, i) {
-                if (open[i]) d.open = true;
-              });
-              localise(fresh);
-            }
-          }
-          poll();
+          var fresh = html ? new DOMParser().parseFromString(html, 'text/html').getElementById('deliveries') : null;
+          if (!fresh || fresh.outerHTML === lastHtml) return poll(Math.min(SLOW, delay * 1.5));
+          if (section.contains(document.activeElement)) return poll(QUICK);
+          lastHtml = fresh.outerHTML;
+          // Keep open any history the reader expanded.
+          var open = Array.prototype.map.call(section.querySelectorAll('details'), function (d) {
+            return d.open;
+          });
+          section.replaceWith(fresh);
+          fresh.querySelectorAll('details').forEach(function (d, i) {
+            if (open[i]) d.open = true;
+          });
+          localise(fresh);
+          poll(QUICK);
         })
-        .catch(poll);
-    }, 4000);
+        .catch(function () {
+          poll(Math.min(SLOW, delay * 1.5));
+        });
+    }, delay);
   };
-  poll();
+  poll(QUICK);
 })();
 
 // "Copy the link" on the thank-you page (the button stays hidden without JavaScript).

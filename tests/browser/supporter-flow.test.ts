@@ -229,6 +229,20 @@ describe.each(DEVICES)('on a %s', (_name, device) => {
     await context.close();
   });
 
+  it('when nothing changes while the status page is open, then its list is not rebuilt, so keyboard focus stays where the reader put it', async () => {
+    const check = failOnPageErrors(page);
+    const res = await expectStatus(postLetter(env.h.app, SHIPPED_CAMPAIGN, validForm({ email: freshEmail('still') })), 303);
+    await page.goto(env.baseUrl + res.headers.location!.replace(/\/sent$/, ''));
+    await page.focus('#deliveries summary');
+    await page.evaluate(`window.__list = document.getElementById('deliveries')`);
+    // Past the first refresh (4 s after loading), with no worker running.
+    await page.waitForRequest((r) => r.url().endsWith(res.headers.location!.replace(/\/sent$/, '')) && r.resourceType() === 'fetch', { timeout: 10_000 });
+    await page.waitForTimeout(500);
+    expect(await page.evaluate(`window.__list === document.getElementById('deliveries')`)).toBe(true);
+    expect(await page.evaluate(`document.activeElement && document.activeElement.matches('#deliveries summary')`)).toBe(true);
+    check();
+  }, 30_000);
+
   // The worker is started only once the letter is queued, and stopped at the end of the test.
   it('when a worker delivers the letter, then the open status page moves from Queued to Sent by itself', async () => {
     const check = failOnPageErrors(page);
