@@ -101,6 +101,21 @@ export function parseTrustProxy(v: string): number | false | string {
   return value;
 }
 
+/**
+ * Settings that make the deployment send differently from what campaigners expect (allowed, e.g. for a
+ * trial run or a benchmark, but never silently): each as a sentence for the logs and the dashboard.
+ */
+export function deliverySettingWarnings(config: Pick<Config, 'delivery' | 'mail'>): string[] {
+  const warnings: string[] = [];
+  if (!config.delivery.pacing)
+    warnings.push(
+      "PACING=off: letters are not paced per recipient (office hours and each recipient's limits are ignored); only SEND_RATE_PER_SECOND caps sending.",
+    );
+  if (config.mail.transport === 'outbox') warnings.push('MAIL_TRANSPORT=outbox: letters are kept in the local outbox, not emailed.');
+  if (config.mail.sendgrid?.sandbox) warnings.push('SENDGRID_SANDBOX=true: SendGrid accepts every letter and delivers none.');
+  return warnings;
+}
+
 /** Rules between variables, checked on the raw values so every problem is reported at once. */
 function crossChecks(env: Record<string, string | undefined>): string[] {
   const problems: string[] = [];

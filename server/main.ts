@@ -12,7 +12,7 @@ import { WorkerMetrics } from '../jobs/worker-metrics.js';
 import { buildAppDeps } from './web-deps.js';
 import { workerSettingsFrom } from './worker-settings.js';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, deliverySettingWarnings, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { addProcessMetrics, serveMetrics } from './metrics.js';
 import { ensureRedis, RedisUnavailableError, type PrivateRedis } from './redis-launcher.js';
@@ -136,6 +136,7 @@ async function startWorker(
   const connection = workerRedis(config.redisUrl);
   connection.on('error', (err) => logger.warn({ err: err.message }, 'worker redis connection error'));
   await whenReady(connection).catch((err: Error) => fail(`${err.message} at ${new URL(config.redisUrl).host}`));
+  for (const warning of deliverySettingWarnings(config)) logger.warn(warning);
   const transport =
     config.mail.transport === 'sendgrid' && config.mail.sendgrid
       ? createSendGridTransport(config.mail.sendgrid)

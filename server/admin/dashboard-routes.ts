@@ -6,6 +6,7 @@ import { GLOSSARY } from '../../domain/delivery-states.js';
 import { letterIdSchema } from '../../domain/ids.js';
 import { emailAddress } from '../../domain/text-rules.js';
 import type { AppDeps } from '../app.js';
+import { deliverySettingWarnings } from '../config.js';
 import type { AdminAuth } from './admin-auth.js';
 import { barChartSvg } from './chart-svg.js';
 
@@ -52,6 +53,7 @@ export function dashboardRoutes(deps: AppDeps, auth: AdminAuth): Router {
       queue,
       glossary: GLOSSARY,
       notice: typeof req.query.notice === 'string' ? (NOTICES[req.query.notice] ?? null) : null,
+      settingWarnings: deliverySettingWarnings(deps.config),
       testLetter: testId ? await deps.actions.testLetter(testId) : undefined,
       testId,
       hourlyChart: barChartSvg(data.hourly, {

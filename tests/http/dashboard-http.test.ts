@@ -224,3 +224,23 @@ describe('the dashboard controls', () => {
     expect(page.text).toContain(`sent (message id <code>${test.messageId}</code>)`);
   });
 });
+
+describe('settings that change how letters go', () => {
+  it('when pacing is off or SendGrid is in sandbox mode, then the dashboard says so; with the usual settings it says nothing', async () => {
+    const trial = createHarness('dashboard-settings', { env: { ...ADMIN_ENV, PACING: 'off', SENDGRID_API_KEY: 'SG.test', SENDGRID_SANDBOX: 'true' } });
+    try {
+      const page = (await (await loginAsAdmin(trial.app)).get(`/admin/c/${SHIPPED_CAMPAIGN}`).expect(200)).text;
+      expect(page).toContain("PACING=off: letters are not paced per recipient (office hours and each recipient's limits are ignored)".replace(/'/g, '&#39;'));
+      expect(page).toContain('SENDGRID_SANDBOX=true: SendGrid accepts every letter and delivers none.');
+    } finally {
+      await trial.close();
+    }
+    const usual = createHarness('dashboard-settings-usual', { env: { ...ADMIN_ENV, PACING: 'on', SENDGRID_API_KEY: 'SG.test' } });
+    try {
+      const page = (await (await loginAsAdmin(usual.app)).get(`/admin/c/${SHIPPED_CAMPAIGN}`).expect(200)).text;
+      expect(page).not.toContain('setting-warning');
+    } finally {
+      await usual.close();
+    }
+  });
+});
