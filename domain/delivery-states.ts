@@ -95,6 +95,22 @@ export const SENT_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'deliver
 /** States of letters still to be sent (for the forecast and the queue view). */
 export const PENDING_STATES: ReadonlySet<DeliveryState> = new Set(['unconfirmed', 'queued', 'waiting', 'in-digest', 'held', 'sending', 'retrying']);
 
+/** What withdrawing a letter makes of one copy: cancelled, already with the provider, being sent right now, or never sent (failed). */
+export type WithdrawnCopy = 'cancelled' | 'sent' | 'in-flight' | 'not-sent';
+
+/**
+ * How a copy found in `state` is reported when its letter is withdrawn (for a state the writer's cancel is
+ * refused in, that is the state the refusal returned). Every state gives an answer; never throws.
+ */
+export function withdrawnCopy(state: DeliveryState): WithdrawnCopy {
+  if (state === 'cancelled' || canApply('writer-cancelled', state)) return 'cancelled';
+  // "deferred" too: the provider accepted the letter and keeps trying to deliver it.
+  if (SENT_STATES.has(state)) return 'sent';
+  // Still to be sent but not cancellable: a worker is handing it to the provider now ("sending").
+  if (PENDING_STATES.has(state)) return 'in-flight';
+  return 'not-sent';
+}
+
 /** The transition an event causes; throws on an event name that is not in the table. */
 export function transitionFor(event: DeliveryEvent): { from: readonly DeliveryState[]; to: DeliveryState } {
   const row = TRANSITIONS.find((t) => t.event === event);

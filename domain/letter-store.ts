@@ -316,8 +316,8 @@ export class LetterStore {
 
   /**
    * Deletes the personal fields of a letter but keeps its delivery records (ids, states), for a letter
-   * withdrawn while one of its deliveries is being sent: the send can still be recorded and counted;
-   * retention removes the rest later.
+   * withdrawn while one of its deliveries is being sent or after some reached the provider: the send and the
+   * provider's later reports can still be recorded and counted; retention removes the rest later.
    */
   private async stripPersonalData(letterId: string, h: Record<string, string>, f: LetterFields): Promise<boolean> {
     const letterKey = this.keys.letter(letterId);

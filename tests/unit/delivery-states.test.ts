@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canApply, DELIVERY_STATES, FINAL_STATES, GLOSSARY, INITIAL_STATES, TRANSITIONS, transitionFor } from '../../domain/delivery-states.js';
+import { canApply, DELIVERY_STATES, FINAL_STATES, GLOSSARY, INITIAL_STATES, TRANSITIONS, transitionFor, withdrawnCopy } from '../../domain/delivery-states.js';
 
 describe('the delivery transitions table', () => {
   it('when a letter is accepted, then it starts queued, waiting or in a digest, and every state can be reached from there', () => {
@@ -45,5 +45,20 @@ describe('the delivery transitions table', () => {
       expect(GLOSSARY[s].meaning.length).toBeGreaterThan(10);
     }
     expect([...FINAL_STATES].sort()).toEqual(['bounced', 'cancelled', 'delivered', 'dropped', 'failed', 'sent']);
+  });
+
+  it('when a writer withdraws their letter, then each copy is cancelled or reported, and one the worker or the provider can still move is reported as sent or in flight', () => {
+    for (const s of DELIVERY_STATES) {
+      const copy = withdrawnCopy(s);
+      if (canApply('writer-cancelled', s)) expect(copy, s).toBe('cancelled');
+      // Events no person starts: sends ending, the provider's reports. Those copies keep their records on removal.
+      const stillMoves = TRANSITIONS.some(
+        (t) => (t.from as readonly string[]).includes(s) && !t.event.startsWith('campaigner-') && t.event !== 'writer-cancelled',
+      );
+      if (!canApply('writer-cancelled', s) && stillMoves) expect(['sent', 'in-flight'], s).toContain(copy);
+    }
+    expect(withdrawnCopy('deferred')).toBe('sent');
+    expect(withdrawnCopy('sending')).toBe('in-flight');
+    expect(withdrawnCopy('failed')).toBe('not-sent');
   });
 });
