@@ -290,6 +290,8 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
           rememberLetter(req, res, outcome.token, deps.config.isProduction);
           return res.redirect(303, `/letters/${outcome.token}/sent`);
         case 'repeat':
+          // The browser may have dropped the first response (a double click shows only the last one).
+          rememberLetter(req, res, outcome.token, deps.config.isProduction);
           return res.redirect(303, `/letters/${outcome.token}/sent`);
         case 'in-progress':
           return renderCampaign(req, res, campaign, values, { form: t('submit.inProgress') }, 409);

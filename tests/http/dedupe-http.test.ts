@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SubmissionGuard } from '../../domain/submission-guard.js';
+import { formEncode, formFields } from '../support/forms.js';
 import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
 
@@ -56,6 +57,25 @@ describe('a page restored by the Back button and sent again', () => {
     const again = await expectStatus(post(form, cookieOf(first)), 303);
     expect(again.headers.location).toBe(first.headers.location);
     expect((await h.log.counts(SHIPPED_CAMPAIGN)).byTarget['embassy-au']?.queued).toBe(1);
+  });
+
+  it('when only the second of two clicks reaches the browser, then a later letter to the same recipient links to the first letter instead of emailing it', async () => {
+    const page = await formFields(h.app, SHIPPED_CAMPAIGN);
+    const send = (form: Record<string, string | string[]>) =>
+      request(h.app)
+        .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
+        .set('Cookie', page.cookie)
+        .type('form')
+        .send(formEncode({ ...page.fields, ...form }));
+    const form = validForm({ email: 'lost-click@example.net', recipients: ['gz-procuratorate'] });
+    const first = await expectStatus(send(form), 303);
+    // The first response is dropped: the browser keeps the cookies of the second only.
+    const second = await expectStatus(send(form), 303);
+    expect(second.headers.location).toBe(first.headers.location);
+    const body = 'Another letter to the procuratorate, from a fresh page.';
+    const later = await expectStatus(post(validForm({ email: 'lost-click@example.net', recipients: ['gz-procuratorate'], body }), cookieOf(second)), 409);
+    expect(later.text).toContain(`<a href="/letters/${tokenOf(first)}">See your first letter and its delivery</a>`);
+    expect(later.text).not.toContain('We have emailed a link');
   });
 
   it('when the edited letter goes to a recipient already written to, then the supporter is told so, links to the first letter and keeps the new text', async () => {
