@@ -3,7 +3,7 @@ import type { DeliveryPlanner, PlannedDelivery } from './delivery-planner.js';
 import { newLetterId } from './ids.js';
 import type { LetterDraft } from './letter-form.js';
 import type { CreatedLetter, LetterMeta, LetterStore } from './letter-store.js';
-import { letterDigest, type Admission, type SubmissionGuard, type SubmissionLimit } from './submission-guard.js';
+import { letterDigest, type Admission, type SubmissionGuard, type SubmissionLimit, type SubmissionState } from './submission-guard.js';
 
 // Accepting a letter: make sure it is not a repeat and within the limits, claim one letter per supporter
 // per recipient (one step: submission-guard.ts), plan each delivery (its paced slot or its digest), store
@@ -85,6 +85,20 @@ export async function submitLetter(
     if (created) await deps.letters.discard(campaign.slug, created.letterId, created.token).catch(() => undefined);
     await deps.guard.releaseRecipients(campaign.slug, draft.email, draft.recipients, letterId).catch(() => undefined);
     if (submission) await deps.guard.abandonSubmission(submission).catch(() => undefined);
+    throw new SubmissionUnavailableError(err);
+  }
+}
+
+/**
+ * What an earlier request with the same form and the same letter came to, claiming nothing (a check
+ * that works only once, such as a captcha answer, must not refuse a repeat): 'none' without a form id.
+ * Throws SubmissionUnavailableError when Redis fails.
+ */
+export async function earlierSubmission(deps: Pick<SubmissionDeps, 'guard'>, draft: LetterDraft, submissionId?: string): Promise<SubmissionState> {
+  if (!submissionId) return { kind: 'none' };
+  try {
+    return await deps.guard.peek({ id: submissionId, letterDigest: letterDigest(draft) });
+  } catch (err) {
     throw new SubmissionUnavailableError(err);
   }
 }

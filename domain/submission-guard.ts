@@ -102,6 +102,15 @@ export type Admission =
   /** The supporter already wrote to some of these recipients. */
   | { kind: 'already-wrote'; taken: { targetId: string; letterId: string }[] };
 
+/** What became of a form's submission (id and letter) so far, as read without claiming anything. */
+export type SubmissionState =
+  /** Nothing: no request has this submission, or the one that had it gave it back (its letter was not accepted). */
+  | { kind: 'none' }
+  /** A letter was accepted for it: here is its status token. */
+  | { kind: 'repeat'; token: string }
+  /** A request is handling it right now (or died doing so, until the grace period is over). */
+  | { kind: 'in-progress' };
+
 /** A form's one-time id and the digest of the letter it carried (letterDigest): the same id with the same letter is a repeat. */
 export interface FormSubmission {
   id: string;
@@ -238,11 +247,27 @@ export class SubmissionGuard {
   }
 
   /** A repeat of a form: the first request's link once it has one; a new try if the first gave the id back. */
-  private async awaitFirst(req: AdmissionRequest, key: string, value: string | null, until: number): Promise<Admission> {
+  private async awaitFirst(req: AdmissionRequest, key: string, value: string, until: number): Promise<Admission> {
+    const state = await this.settle(key, req.submission!.id, value, until);
+    return state.kind === 'none' ? this.admit(req, Math.max(0, until - Date.now())) : state;
+  }
+
+  /**
+   * What became of a submission (id and letter), claiming nothing: for checks that work only once (a
+   * captcha answer) to let a repeat through to the first letter's link. While another request holds it,
+   * waits up to `waitMs` for that one to finish. Rejects when Redis does.
+   */
+  async peek(submission: FormSubmission, waitMs = 3000): Promise<SubmissionState> {
+    const key = this.submissionKey(submission);
+    return this.settle(key, submission.id, await this.redis.get(key), Date.now() + waitMs);
+  }
+
+  /** Follows a submission's key until it is not "pending" (or `until` passes: in progress). Rejects when Redis does. */
+  private async settle(key: string, submissionId: string, value: string | null, until: number): Promise<SubmissionState> {
     for (;;) {
-      if (value === null) return this.admit(req, Math.max(0, until - Date.now()));
+      if (value === null) return { kind: 'none' };
       if (value !== 'pending') {
-        const token = decrypt(value, req.submission!.id);
+        const token = decrypt(value, submissionId);
         return token ? { kind: 'repeat', token } : { kind: 'in-progress' };
       }
       if (Date.now() > until) return { kind: 'in-progress' };

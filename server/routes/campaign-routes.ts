@@ -10,7 +10,7 @@ import type { CampaignCounts } from '../../domain/delivery-log.js';
 import { SENT_STATES } from '../../domain/delivery-states.js';
 import { LANGUAGE_NAMES, regionFromAcceptLanguage, translator, type Language, type Translator } from '../../domain/i18n.js';
 import { initialFormValues, letterLanguageFor, parseLetterForm, type LetterFormResult, type LetterFormValues } from '../../domain/letter-form.js';
-import { SubmissionUnavailableError, submitLetter } from '../../domain/letter-submission.js';
+import { earlierSubmission, SubmissionUnavailableError, submitLetter, type SubmissionResult } from '../../domain/letter-submission.js';
 import { recipientGroups } from '../../domain/recipient-routing.js';
 import { APP_ROOT } from '../../domain/app-root.js';
 import { escapeHtml } from '../../domain/html-escape.js';
@@ -263,23 +263,14 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
     if (!result.ok) return renderCampaign(req, res, campaign, result.values, result.errors, 422);
     const submissionId = typeof req.body.submission === 'string' && isSubmissionId(req.body.submission) ? (req.body.submission as string) : undefined;
     const values = formValues(campaign, result);
-    if (deps.config.captcha) {
-      const answer = (req.body as Record<string, unknown>)[CAPTCHA_WIDGETS[deps.config.captcha.provider].field];
-      const captcha = await verifyCaptcha(deps.config.captcha, answer, req.ip);
-      if (captcha !== 'passed') {
-        deps.logger.info({ event: 'form-refused', reason: `captcha-${captcha}` }, 'letter refused by the captcha');
-        const message = captcha === 'failed' ? t('captcha.failed') : t('captcha.unavailable');
-        return renderCampaign(req, res, campaign, values, { form: message }, captcha === 'failed' ? 422 : 503);
-      }
-    }
     const verdict = guards.check(req, result.draft.email);
     if (!verdict.ok) {
       deps.logger.info({ event: 'form-refused', reason: verdict.reason }, 'letter refused by a form guard');
       return renderCampaign(req, res, campaign, values, { form: t(GUARD_MESSAGES[verdict.reason]) }, GUARD_STATUS[verdict.reason]);
     }
-    try {
-      const meta = { ipHash: verdict.ipHash, pageLanguage: languageOf(res) };
-      const outcome = await submitLetter(deps, campaign, result.draft, submissionId, meta, verdict.limits);
+
+    /** The answer to a letter accepted, or to what the guards said instead. */
+    const answer = async (outcome: SubmissionResult) => {
       switch (outcome.kind) {
         case 'limited':
           deps.logger.info({ event: 'form-refused', reason: outcome.reason }, 'letter refused by a form guard');
@@ -309,6 +300,30 @@ export function campaignRoutes(deps: AppDeps, guards: FormGuards): Router {
           return renderCampaign(req, res, campaign, values, { recipients: message }, 409, { existingLetterUrl: token ? `/letters/${token}` : undefined });
         }
       }
+    };
+
+    try {
+      if (deps.config.captcha) {
+        // The provider takes each answer once: a repeat of this form and letter (a double click, a re-send)
+        // spent it on the first request, and gets that one's outcome without a check. A changed letter is checked.
+        const earlier = await earlierSubmission(deps, result.draft, submissionId);
+        if (earlier.kind !== 'none') return await answer(earlier);
+        const answerField = (req.body as Record<string, unknown>)[CAPTCHA_WIDGETS[deps.config.captcha.provider].field];
+        const captcha = await verifyCaptcha(deps.config.captcha, answerField, req.ip);
+        if (captcha !== 'passed') {
+          // A double click's second request may be checked while the first is still being checked: the answer
+          // is spent by the time the first claims the form, so look again before refusing.
+          if (captcha === 'failed') {
+            const meanwhile = await earlierSubmission(deps, result.draft, submissionId);
+            if (meanwhile.kind !== 'none') return await answer(meanwhile);
+          }
+          deps.logger.info({ event: 'form-refused', reason: `captcha-${captcha}` }, 'letter refused by the captcha');
+          const message = captcha === 'failed' ? t('captcha.failed') : t('captcha.unavailable');
+          return renderCampaign(req, res, campaign, values, { form: message }, captcha === 'failed' ? 422 : 503);
+        }
+      }
+      const meta = { ipHash: verdict.ipHash, pageLanguage: languageOf(res) };
+      return await answer(await submitLetter(deps, campaign, result.draft, submissionId, meta, verdict.limits));
     } catch (err) {
       if (!(err instanceof SubmissionUnavailableError)) throw err;
       deps.logger.error({ err: err.cause }, 'letter could not be accepted');

@@ -2,14 +2,19 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formEncode, formFields } from '../support/forms.js';
 import { createHarness, expectStatus, postLetter, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
 
 // The optional captcha (here Turnstile), verified server-side against a local stand-in of the
-// provider's verification endpoint.
+// provider's verification endpoint. Like the real providers, it accepts an answer starting "once-" only
+// the first time; "human-answer" is accepted every time.
 
 let h: Harness;
 let verifier: http.Server;
 const seen: URLSearchParams[] = [];
+const spent = new Set<string>();
+/** When true, the stand-in answers 500 (the provider is down). */
+let providerDown = false;
 
 beforeAll(async () => {
   verifier = http.createServer((req, res) => {
@@ -18,8 +23,15 @@ beforeAll(async () => {
     req.on('end', () => {
       const params = new URLSearchParams(body);
       seen.push(params);
+      if (providerDown) {
+        res.writeHead(500).end();
+        return;
+      }
+      const answer = params.get('response') ?? '';
+      const fresh = answer.startsWith('once-') && !spent.has(answer);
+      spent.add(answer);
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ success: params.get('secret') === 'captcha-secret' && params.get('response') === 'human-answer' }));
+      res.end(JSON.stringify({ success: params.get('secret') === 'captcha-secret' && (answer === 'human-answer' || fresh) }));
     });
   });
   await new Promise<void>((r) => verifier.listen(0, '127.0.0.1', r));
@@ -77,5 +89,63 @@ describe('the captcha for campaigns under attack', () => {
     } finally {
       await down.close();
     }
+  });
+
+  describe('the same page sent more than once', () => {
+    /** Opens the campaign page once; each send posts its form again, as the browser does on a second click. */
+    const openPage = async () => {
+      const page = await formFields(h.app, SHIPPED_CAMPAIGN);
+      const send = (form: Record<string, string | string[]>) =>
+        request(h.app)
+          .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
+          .set('Cookie', page.cookie)
+          .type('form')
+          .send(formEncode({ ...page.fields, ...form }));
+      return { send };
+    };
+    const letters = async () => (await h.log.counts(SHIPPED_CAMPAIGN)).letters;
+    const letterCookie = (res: request.Response) =>
+      ((res.headers['set-cookie'] as unknown as string[] | undefined) ?? []).find((c) => c.startsWith('al_letters='))?.split(';')[0];
+
+    it("when the supporter double-clicks send, then both clicks get the letter's page, one letter is made and the browser remembers it", async () => {
+      const { send } = await openPage();
+      const before = await letters();
+      const form = validForm({ email: 'double-click@example.net', 'cf-turnstile-response': 'once-double-click' });
+      const [first, second] = await Promise.all([send(form), send(form)]);
+      expect([first.status, second.status]).toEqual([303, 303]);
+      expect(second.headers.location).toBe(first.headers.location);
+      const token = /\/letters\/([^/]+)\/sent$/.exec(first.headers.location!)![1]!;
+      // The browser shows (and keeps the cookies of) the last response only.
+      expect(letterCookie(second)).toBe(`al_letters=${token}`);
+      // Sent once more later (a reload of the result), still the same letter.
+      const again = await expectStatus(send(form), 303);
+      expect(again.headers.location).toBe(first.headers.location);
+      expect((await letters()) - before).toBe(1);
+    });
+
+    it("when the provider is down by the time the page is sent again, then the supporter still gets the letter's page", async () => {
+      const { send } = await openPage();
+      const form = validForm({ email: 'provider-down@example.net', 'cf-turnstile-response': 'once-provider-down' });
+      const first = await expectStatus(send(form), 303);
+      providerDown = true;
+      try {
+        const again = await expectStatus(send(form), 303);
+        expect(again.headers.location).toBe(first.headers.location);
+      } finally {
+        providerDown = false;
+      }
+    });
+
+    it('when the supporter edits the letter on the same page and sends it with the spent answer, then they are asked for the check again and keep the new text', async () => {
+      const { send } = await openPage();
+      const before = await letters();
+      const answer = { email: 'edited-page@example.net', 'cf-turnstile-response': 'once-edited-page' };
+      await expectStatus(send(validForm(answer)), 303);
+      const body = 'An edited letter, sent again from the same page about 黄雪琴 and 王建兵.';
+      const edited = await expectStatus(send(validForm({ ...answer, body })), 422);
+      expect(edited.text).toContain('Please complete the check');
+      expect(edited.text).toContain(`>${body}</textarea>`);
+      expect((await letters()) - before).toBe(1);
+    });
   });
 });
