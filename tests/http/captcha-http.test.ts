@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formEncode, formFields } from '../support/forms.js';
-import { createHarness, expectStatus, postLetter, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
 
 // The optional captcha (here Turnstile), verified server-side against a local stand-in of the
 // provider's verification endpoint. Like the real providers, it accepts an answer starting "once-" only
@@ -15,12 +15,14 @@ const seen: URLSearchParams[] = [];
 const spent = new Set<string>();
 /** When true, the stand-in answers 500 (the provider is down). */
 let providerDown = false;
+/** When set, the stand-in answers a spent answer only once this settles (orders two clicks' checks in a test). */
+let holdSpentAnswer: (() => Promise<unknown>) | undefined;
 
 beforeAll(async () => {
   verifier = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
+    req.on('end', async () => {
       const params = new URLSearchParams(body);
       seen.push(params);
       if (providerDown) {
@@ -30,6 +32,7 @@ beforeAll(async () => {
       const answer = params.get('response') ?? '';
       const fresh = answer.startsWith('once-') && !spent.has(answer);
       spent.add(answer);
+      if (answer.startsWith('once-') && !fresh && holdSpentAnswer) await holdSpentAnswer();
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ success: params.get('secret') === 'captcha-secret' && (answer === 'human-answer' || fresh) }));
     });
@@ -111,7 +114,10 @@ describe('the captcha for campaigns under attack', () => {
       const { send } = await openPage();
       const before = await letters();
       const form = validForm({ email: 'double-click@example.net', 'cf-turnstile-response': 'once-double-click' });
-      const [first, second] = await Promise.all([send(form), send(form)]);
+      // The click whose check comes second is answered "spent" once the other click's letter is stored
+      // (as when the provider answers the second check later), so the outcome does not hang on timing.
+      holdSpentAnswer = () => eventually(async () => ((await letters()) > before ? true : undefined));
+      const [first, second] = await Promise.all([send(form), send(form)]).finally(() => (holdSpentAnswer = undefined));
       expect([first.status, second.status]).toEqual([303, 303]);
       expect(second.headers.location).toBe(first.headers.location);
       const token = /\/letters\/([^/]+)\/sent$/.exec(first.headers.location!)![1]!;
