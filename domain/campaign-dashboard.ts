@@ -18,6 +18,11 @@ import { digestRuleFor, paceRuleFor } from './target-rules.js';
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
+/** Hours in the hourly chart, the current one included. */
+export const HOURS_SHOWN = 48;
+/** Days in the daily chart at the most, today included. */
+export const DAYS_SHOWN = 366;
+
 /** One bar of the chart: letters written and emails sent in one hour or day. */
 export interface Bucket {
   start: number;
@@ -86,11 +91,11 @@ export async function readDashboard(deps: DashboardDeps, campaign: Campaign): Pr
   const dayNow = Math.floor(now / DAY);
   const minuteNow = Math.floor(now / 60_000);
   const firstDay = Number((await deps.redis.hget(statsKey, 'firstDay')) ?? dayNow);
-  const days = Math.min(dayNow - firstDay + 1, 366);
+  const days = Math.min(dayNow - firstDay + 1, DAYS_SHOWN);
   const metrics = ['written', ...DELIVERY_STATES] as const;
 
   const fields: string[] = [];
-  for (let i = 47; i >= 0; i--) fields.push(`h${hourNow - i}:written`, `h${hourNow - i}:sent`);
+  for (let i = HOURS_SHOWN - 1; i >= 0; i--) fields.push(`h${hourNow - i}:written`, `h${hourNow - i}:sent`);
   for (let i = days - 1; i >= 0; i--) fields.push(`d${dayNow - i}:written`, `d${dayNow - i}:sent`);
   for (const m of metrics) fields.push(`d${dayNow}:${m}`);
 
@@ -116,7 +121,7 @@ export async function readDashboard(deps: DashboardDeps, campaign: Campaign): Pr
   const n = (i: number) => Number(values[i] ?? 0);
   let i = 0;
   const hourly: Bucket[] = [];
-  for (let k = 47; k >= 0; k--, i += 2) hourly.push({ start: (hourNow - k) * HOUR, written: n(i), sent: n(i + 1) });
+  for (let k = HOURS_SHOWN - 1; k >= 0; k--, i += 2) hourly.push({ start: (hourNow - k) * HOUR, written: n(i), sent: n(i + 1) });
   const daily: Bucket[] = [];
   for (let k = days - 1; k >= 0; k--, i += 2) daily.push({ start: (dayNow - k) * DAY, written: n(i), sent: n(i + 1) });
   const today = {} as Record<DeliveryState | 'written', number>;
@@ -199,4 +204,28 @@ export async function readDashboard(deps: DashboardDeps, campaign: Campaign): Pr
     forecast: forecast!,
     problems,
   };
+}
+
+/**
+ * Deletes the time buckets of a campaign's stats hash that the dashboard no longer shows (hours before the
+ * last HOURS_SHOWN, days before the last DAYS_SHOWN), walking the hash with HSCAN so no command is long even
+ * on a hash grown before this existed. Returns how many fields went. Fails only when Redis does (what it deleted stays deleted).
+ */
+export async function pruneStats(redis: Redis, keys: RedisKeys, campaign: string, now: number): Promise<number> {
+  const key = keys.stats(campaign);
+  const oldestHour = Math.floor(now / HOUR) - (HOURS_SHOWN - 1);
+  const oldestDay = Math.floor(now / DAY) - (DAYS_SHOWN - 1);
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, flat] = await redis.hscan(key, cursor, 'COUNT', 1000);
+    cursor = next;
+    const old: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const m = /^([hd])(\d+):/.exec(flat[i]!);
+      if (m && Number(m[2]) < (m[1] === 'h' ? oldestHour : oldestDay)) old.push(flat[i]!);
+    }
+    if (old.length) deleted += await redis.hdel(key, ...old);
+  } while (cursor !== '0');
+  return deleted;
 }

@@ -15,7 +15,7 @@ export interface RedisKeys {
   counts(campaign: string): string;
   /** Stream: a campaign's capped, append-only log of every delivery transition. */
   events(campaign: string): string;
-  /** Hash: a campaign's time buckets: letters written and deliveries entering each state, per hour (h<n>:x) and per day (d<n>:x). */
+  /** Hash: a campaign's time buckets: letters written and deliveries entering each state, per hour (h<n>:x) and per day (d<n>:x); the hourly retention job deletes those the dashboard no longer shows (older than 48 hours, 366 days). */
   stats(campaign: string): string;
   /** Hash: one clock hour's per-minute counts (field "<minute>:<state>", and "<minute>:written"); expires after two hours. */
   minutes(campaign: string, hour: number): string;

@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
+import { pruneStats } from '../domain/campaign-dashboard.js';
 import type { Clock } from '../domain/clock.js';
 import { FINAL_STATES } from '../domain/delivery-states.js';
 import type { LetterStore } from '../domain/letter-store.js';
@@ -9,7 +10,8 @@ import type { RedisKeys } from '../domain/redis-keys.js';
 
 // Retention: supporters' personal data is kept only as long as needed. Once a letter is older than
 // the retention period and every delivery of it is final, the letter (names, email, text, IP hash,
-// consent, status links) is deleted; the campaign's counters stay.
+// consent, status links) is deleted; the campaign's counters stay. The same job trims each campaign's
+// hourly and daily stats to what the dashboard shows, so that hash stops growing with the campaign's age.
 
 export interface RetentionDeps {
   redis: Redis;
@@ -24,13 +26,18 @@ export interface RetentionDeps {
 /** Letters looked at per run at the most; the next run goes on from where this one stopped. */
 const MAX_PER_RUN = 50_000;
 
-/** Deletes the expired letters of every campaign; returns how many were deleted and how many are kept because still on their way. */
+/**
+ * Deletes the expired letters of every campaign and the stats buckets its dashboard no longer shows; returns
+ * how many letters were deleted and how many are kept because still on their way. Fails when Redis does (the next run goes on).
+ */
 export async function applyRetention(deps: RetentionDeps): Promise<{ deleted: number; kept: number }> {
   const cutoff = deps.clock.now() - deps.retentionDays * 86_400_000;
   let deleted = 0;
   let kept = 0;
   let examined = 0;
+  let pruned = 0;
   for (const campaign of deps.campaigns.list()) {
+    pruned += await pruneStats(deps.redis, deps.keys, campaign.slug, deps.clock.now());
     const index = deps.keys.letterIndex(campaign.slug);
     // Old letters still on their way are skipped, not deleted; a cursor past them lets each run get
     // further, and it starts again from the oldest once the end is reached.
@@ -64,6 +71,7 @@ export async function applyRetention(deps: RetentionDeps): Promise<{ deleted: nu
     }
   }
   if (deleted) deps.logger.info({ deleted, kept }, 'retention: personal data of old letters deleted');
+  if (pruned) deps.logger.debug({ fields: pruned }, 'retention: stats buckets older than the dashboard shows deleted');
   return { deleted, kept };
 }
 
