@@ -33,7 +33,7 @@ export interface RedisKeys {
   holds(campaign: string): string;
   /** Hash: a recipient's pacing state (the last reserved send slot, its local day and the day's count). */
   pace(campaign: string, targetId: string): string;
-  /** Sorted set: a recipient's actual send times in the last hour; hash beside it: sends per local day. */
+  /** Sorted set: a recipient's actual send times in the last hour; hash beside it: sends per local day (today and the previous day sent on; older days are dropped as a new one starts). */
   sends(campaign: string, targetId: string): string;
   sendsPerDay(campaign: string, targetId: string): string;
   /** Sorted set: letters parked for a recipient while sending is paused or the recipient held (score: time parked). */

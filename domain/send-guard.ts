@@ -6,7 +6,7 @@ import type { RedisKeys } from './redis-keys.js';
 // daily limits, nor two letters closer together than half its interval. Counts actual sends, atomically
 // across all workers, and records this one if it may go.
 
-// KEYS: 1 recent sends (sorted set), 2 sends per local day (hash)
+// KEYS: 1 recent sends (sorted set), 2 sends per local day (hash: today and the previous day sent on)
 // ARGV: 1 now, 2 per-hour limit (0 none), 3 local day, 4 per-day limit (0 none), 5 minimum gap ms, 6 member
 const GUARD_LUA = `
 local now = tonumber(ARGV[1])
@@ -25,7 +25,16 @@ local perDay = tonumber(ARGV[4])
 if perDay > 0 and tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0') >= perDay then return {'day', 0} end
 redis.call('ZADD', KEYS[1], now, ARGV[6])
 redis.call('PEXPIRE', KEYS[1], 3600000)
-redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+if redis.call('HINCRBY', KEYS[2], ARGV[3], 1) == 1 then
+  -- The first send of a new local day: the days before the previous one are dropped (the previous one
+  -- stays for a worker whose clock is a little behind at midnight). Dates (YYYY-MM-DD) sort as text.
+  local before = {}
+  for _, day in ipairs(redis.call('HKEYS', KEYS[2])) do
+    if day < ARGV[3] then before[#before + 1] = day end
+  end
+  table.sort(before)
+  for i = 1, #before - 1 do redis.call('HDEL', KEYS[2], before[i]) end
+end
 redis.call('PEXPIRE', KEYS[2], 172800000)
 return {'ok', 0}
 `;
@@ -51,7 +60,7 @@ type GuardCommand = (
   member: string,
 ) => Promise<[string, number]>;
 
-/** Checks and records actual sends per recipient. Rejects only when Redis does. */
+/** Checks and records actual sends per recipient, keeping the counts of its last two local days only. Rejects only when Redis does. */
 export class SendGuard {
   private readonly guard: GuardCommand;
 

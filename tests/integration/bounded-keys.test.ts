@@ -5,6 +5,7 @@ import { manualClock } from '../../domain/clock.js';
 import { DeliveryLog } from '../../domain/delivery-log.js';
 import { LetterStore } from '../../domain/letter-store.js';
 import { PaceBook } from '../../domain/pace-book.js';
+import { SendGuard } from '../../domain/send-guard.js';
 import { SendingControl } from '../../domain/sending-control.js';
 import { applyRetention } from '../../jobs/retention.js';
 import { fixtureCampaign } from '../support/campaign-fixture.js';
@@ -97,5 +98,42 @@ describe("a campaign's hourly and daily stats", () => {
     expect(after.daily).toEqual(before.daily);
     expect(after.daily).toHaveLength(366);
     expect(after.daily.slice(0, 6).map((b) => [b.written, b.sent])).toEqual(Array.from({ length: 6 }, () => [24, 24]));
+  });
+});
+
+describe("a recipient's sends per local day", () => {
+  const rule = { perHour: null, perDay: 3, minGapMs: 0 };
+  const localDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+  it('when a recipient is sent its daily limit every day for 30 days, then only today and the day before are counted in Redis, and today’s limit still holds', async () => {
+    const guard = new SendGuard(t.redis, t.keys);
+    const key = t.keys.sendsPerDay(campaign.slug, 'embassy-fr');
+    // Days counted before the counts were trimmed: they go with the first send of a new day.
+    await t.redis.hset(key, '2025-11-01', '3', '2025-11-02', '3', '2025-11-03', '3');
+    const first = Date.UTC(2026, 0, 5, 9, 0, 0);
+    let n = 0;
+    for (let d = 0; d < 30; d++) {
+      for (let k = 0; k < 3; k++) {
+        const now = first + d * DAY + k * HOUR;
+        expect(await guard.admit(campaign.slug, 'embassy-fr', { ...rule, now, localDay: localDay(now), sendId: `s${n++}` })).toEqual({ ok: true });
+      }
+    }
+    const today = first + 29 * DAY + 5 * HOUR;
+    const yesterday = today - DAY;
+    expect((await t.redis.hkeys(key)).sort()).toEqual([localDay(yesterday), localDay(today)]);
+    expect(await t.redis.pttl(key)).toBeGreaterThan(0);
+    // Today's fourth send is refused; so is one for yesterday, from a worker whose clock is behind at midnight.
+    expect(await guard.admit(campaign.slug, 'embassy-fr', { ...rule, now: today, localDay: localDay(today), sendId: 'late-1' })).toEqual({
+      ok: false,
+      limit: 'day',
+    });
+    expect(await guard.admit(campaign.slug, 'embassy-fr', { ...rule, now: today, localDay: localDay(yesterday), sendId: 'late-2' })).toEqual({
+      ok: false,
+      limit: 'day',
+    });
+    // The next day starts from nothing.
+    const tomorrow = today + DAY;
+    expect(await guard.admit(campaign.slug, 'embassy-fr', { ...rule, now: tomorrow, localDay: localDay(tomorrow), sendId: 'next' })).toEqual({ ok: true });
+    expect((await t.redis.hkeys(key)).sort()).toEqual([localDay(today), localDay(tomorrow)]);
   });
 });
