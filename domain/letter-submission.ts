@@ -72,12 +72,12 @@ export async function submitLetter(
       created = await deps.letters.create(campaign, draft, plans, letterId, meta);
       await together(
         deps.requestConfirmation(campaign.slug, letterId, campaign.confirmWriters.expireDays),
-        submission && deps.guard.completeSubmission(submission, created.token),
+        deps.guard.completeAdmission(letterId, submission, created.token),
       );
     } else {
       const plans = await deps.planner.plan(campaign, draft.recipients);
       created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId, meta);
-      await together(deps.scheduler.schedule(campaign.slug, letterId, plans), submission && deps.guard.completeSubmission(submission, created.token));
+      await together(deps.scheduler.schedule(campaign.slug, letterId, plans), deps.guard.completeAdmission(letterId, submission, created.token));
     }
     return { kind: 'accepted', ...created };
   } catch (err) {

@@ -276,9 +276,17 @@ export class SubmissionGuard {
     }
   }
 
-  /** Records the status token a submission (id and letter) produced (encrypted, for one day). Rejects when Redis does. */
-  async completeSubmission(submission: FormSubmission, token: string): Promise<void> {
-    await this.redis.set(this.submissionKey(submission), encrypt(token, submission.id), 'EX', DAY_SECONDS);
+  /**
+   * Once the letter is stored: drops its "admitting" marker (the stored letter now holds its claims) and
+   * records the status token the submission (id and letter), if any, produced (encrypted, for one day).
+   * Rejects when Redis does.
+   */
+  async completeAdmission(letterId: string, submission: FormSubmission | undefined, token: string): Promise<void> {
+    const multi = this.redis.multi().del(this.keys.admitting(letterId));
+    if (submission) multi.set(this.submissionKey(submission), encrypt(token, submission.id), 'EX', DAY_SECONDS);
+    const results = await multi.exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw failed?.[0] ?? new Error('the admission could not be completed');
   }
 
   /** Gives a submission (id and letter) back after the letter could not be accepted, so the supporter can try again. Rejects when Redis does. */

@@ -92,4 +92,11 @@ describe('a request that died between claiming a recipient and storing its lette
     const counts = await h.log.counts(SHIPPED_CAMPAIGN);
     expect(Object.values(counts.byTarget['embassy-de'] ?? {}).reduce((a, b) => a + b, 0)).toBe(1);
   });
+
+  it('when a letter is stored, then its claims rest on the letter alone: nothing of the admission is left in Redis', async () => {
+    const result = await submitLetter(h.deps, campaign(), draft('stored@example.net', { recipients: ['embassy-au'] }), 'stored-submission-00001');
+    expect(result.kind).toBe('accepted');
+    if (result.kind !== 'accepted') return;
+    expect(await h.t.redis.exists(h.t.keys.admitting(result.letterId))).toBe(0);
+  });
 });
