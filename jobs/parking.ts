@@ -9,7 +9,9 @@ import type { SendingControl } from '../domain/sending-control.js';
 
 // Letters that meet a switch (sending paused, recipient held) are parked in order, per recipient;
 // when the switch is lifted they get new places in their recipient's paced line, so a long pause
-// never ends in a burst.
+// never ends in a burst. Lifting a switch does not release them itself: it queues a "release-parked"
+// job per recipient (release-parked.ts), which calls releaseBatch until the recipient's parked set is
+// empty, and the orphan sweep queues one for any recipient left with parked letters and no switch on.
 
 export interface ParkingDeps {
   redis: Redis;
@@ -21,6 +23,9 @@ export interface ParkingDeps {
   control: SendingControl;
   clock: Clock;
 }
+
+/** Letters a park that finds its switch already lifted releases at once (the oldest of its recipient's). */
+export const PARK_RECHECK_BATCH = 200;
 
 /** Parks and releases letters. Every method fails only when Redis does. */
 export class Parking {
@@ -35,8 +40,9 @@ export class Parking {
     if (!result.applied) return false;
     await this.deps.redis.zadd(this.deps.keys.parked(campaign, targetId), this.deps.clock.now(), letterId);
     // The switch may have been lifted while this letter was being parked (after the release looked):
-    // look again, so no letter stays parked with nothing left to release it.
-    if (!(await this.deps.control.check(campaign, targetId)).blocked) await this.release(campaign, targetId);
+    // look again, so no letter stays parked with nothing left to release it. One batch only, so a send
+    // never turns into a bulk release; anything left is the release job's, or the orphan sweep's.
+    if (!(await this.deps.control.check(campaign, targetId)).blocked) await this.releaseBatch(campaign, targetId, PARK_RECHECK_BATCH);
     return true;
   }
 
@@ -51,19 +57,24 @@ export class Parking {
   }
 
   /**
-   * Gives the parked letters of one recipient new places in its line, oldest first, unless sending
-   * is still paused or the recipient still held. Returns how many were released.
+   * Gives up to `limit` of one recipient's parked letters new places in its line, oldest first, unless
+   * sending is still paused or the recipient still held. Returns how many were released, and `more`
+   * when letters are still parked and no switch blocks them (call again). Safe to run again after a
+   * crash, or beside another run: the delivery log lets a letter leave "held" once, and a letter that
+   * has already left it is only taken out of the parked set.
    */
-  async release(campaign: string, targetId: string): Promise<number> {
+  async releaseBatch(campaign: string, targetId: string, limit: number): Promise<{ released: number; more: boolean }> {
     const c = this.deps.campaigns.get(campaign);
-    if (!c || !c.targetById.has(targetId)) return 0;
-    if ((await this.deps.control.check(campaign, targetId)).blocked) return 0;
+    if (!c || !c.targetById.has(targetId)) return { released: 0, more: false };
+    if ((await this.deps.control.check(campaign, targetId)).blocked) return { released: 0, more: false };
     const key = this.deps.keys.parked(campaign, targetId);
     let released = 0;
-    for (;;) {
-      const batch = await this.deps.redis.zrange(key, 0, 199);
-      if (batch.length === 0) return released;
+    let looked = 0;
+    while (looked < limit) {
+      const batch = await this.deps.redis.zrange(key, 0, Math.min(200, limit - looked) - 1);
+      if (batch.length === 0) return { released, more: false };
       for (const letterId of batch) {
+        looked += 1;
         const plan = await this.deps.planner.planOne(c, targetId);
         const event = plan.state === 'in-digest' ? 'released-to-digest' : 'released';
         // Noted first, so the orphan sweep finds the letter however long ago it was written, even if this process dies next.
@@ -79,12 +90,6 @@ export class Parking {
         await this.deps.redis.zrem(key, letterId);
       }
     }
-  }
-
-  /** Releases every recipient of every campaign that is not held (after the global pause is lifted). */
-  async releaseAll(): Promise<number> {
-    let n = 0;
-    for (const c of this.deps.campaigns.list()) for (const t of c.targets) n += await this.release(c.slug, t.id);
-    return n;
+    return { released, more: (await this.deps.redis.zcard(key)) > 0 };
   }
 }

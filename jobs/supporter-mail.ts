@@ -4,11 +4,12 @@ import { z } from 'zod';
 import { slugSchema } from '../domain/campaign-schema.js';
 import { letterIdSchema } from '../domain/ids.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
+import type { ReleaseParkedJob } from './release-parked.js';
 
 // Email to supporters (not to officials) goes through its own queue, so it is never paced like
 // letters nor held back by a backlog of them: the confirmation of a new letter (double opt-in), a fresh
-// status link, and the deletion of letters never confirmed. Payloads carry ids only; links are minted
-// by the worker when it sends.
+// status link, and the deletion of letters never confirmed. Housekeeping runs here too (retention, the
+// orphan sweep, the release of parked letters). Payloads carry ids only; links are minted by the worker when it sends.
 
 export const SUPPORTER_MAIL_QUEUE = 'supporter-mail';
 
@@ -25,8 +26,8 @@ export type StatusLinkJob = z.infer<typeof statusLinkJobSchema>;
 export const letterRefJobSchema = z.strictObject({ campaign: slugSchema, letterId: letterIdSchema });
 export type LetterRefJob = z.infer<typeof letterRefJobSchema>;
 
-/** The hourly "retention" and five-minute "orphan-sweep" jobs carry nothing. */
-export type SupporterMailJob = StatusLinkJob | LetterRefJob | Record<string, never>;
+/** The hourly "retention" and five-minute "orphan-sweep" jobs carry nothing; "release-parked" (release-parked.ts) names a recipient. */
+export type SupporterMailJob = StatusLinkJob | LetterRefJob | ReleaseParkedJob | Record<string, never>;
 
 /** Opens the supporter-mail queue on `connection` (shared). */
 export function createSupporterMailQueue(connection: Redis, keys: RedisKeys): Queue<SupporterMailJob> {

@@ -33,11 +33,14 @@ import { SUPPORTER_MAIL_QUEUE, type LetterRefJob, type StatusLinkJob, type Suppo
 import { LetterConfirmation } from '../domain/letter-confirmation.js';
 import { createRetentionProcessor } from './retention.js';
 import { sweepOrphans } from './orphan-sweep.js';
+import { createReleaseParkedProcessor, RELEASE_PARKED_JOB, sweepStrandedParked, type ReleaseParkedJob } from './release-parked.js';
 import type { MailTransport } from './transports/mail-transport.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
-// The worker process's composition root: a BullMQ worker on the delivery queue running the
-// "deliver", "digest", "status-link" and "test-letter" processors.
+// The worker process's composition root: a BullMQ worker on the delivery queue running the "deliver",
+// "digest" and "test-letter" processors, and one on the supporter-mail queue running "status-link",
+// "confirm-letter", "expire-unconfirmed" and the housekeeping: "retention", "orphan-sweep" (which also
+// queues the release of letters left parked with no switch on) and "release-parked".
 
 export interface WorkerDeps {
   /** A connection for the worker (maxRetriesPerRequest: null); BullMQ duplicates it for blocking commands. */
@@ -64,6 +67,8 @@ export interface WorkerDeps {
     pacing: boolean;
     /** Days after which finished letters' personal data is deleted (checked every hour). */
     retentionDays: number;
+    /** Parked letters released per run of a "release-parked" job (RELEASE_BATCH unless a test sets fewer). */
+    releaseBatch?: number;
     /**
      * How long a worker's lock on a job lasts unless renewed (renewed every half of it), and how often
      * locks are checked: a job whose worker died goes back to the queue within about twice this. Default 30 s.
@@ -173,6 +178,9 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     .catch((err: unknown) => deps.logger.error({ err }, 'could not schedule retention'));
   // Deliveries stored without their job (the web process died between the two), or whose job failed on an unexpected error, are queued again.
   const orphanDeps = { redis, keys, campaigns: deps.campaigns, letters, log, queue, policy: settings.retry, clock, logger: deps.logger };
+  // Letters still parked while no switch blocks them (their release job lost, or never queued) get one.
+  const strandedDeps = { queue: supporterQueue, parking, control, campaigns: deps.campaigns, logger: deps.logger };
+  const releaseParked = createReleaseParkedProcessor({ parking, logger: deps.logger, batch: settings.releaseBatch });
   void supporterQueue
     .upsertJobScheduler(
       'orphan-sweep',
@@ -209,7 +217,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const expire = createExpireUnconfirmedProcessor({ letters, logger: deps.logger });
   const supporterWorker = new Worker<SupporterMailJob>(
     SUPPORTER_MAIL_QUEUE,
-    async (job) => {
+    async (job, token) => {
       switch (job.name) {
         case 'status-link':
           return statusLink(job as Job<StatusLinkJob>);
@@ -219,8 +227,12 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
           return expire(job as Job<LetterRefJob>);
         case 'retention':
           return retention(job);
-        case 'orphan-sweep':
-          return sweepOrphans(orphanDeps);
+        case 'orphan-sweep': {
+          const strandedReleases = await sweepStrandedParked(strandedDeps);
+          return { ...(await sweepOrphans(orphanDeps)), strandedReleases };
+        }
+        case RELEASE_PARKED_JOB:
+          return releaseParked(job as Job<ReleaseParkedJob>, token);
         default:
           throw new Error(`unknown job name "${job.name}"`);
       }

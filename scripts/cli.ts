@@ -14,6 +14,7 @@ import { SendingControl } from '../domain/sending-control.js';
 import { createQueueScheduler, DELIVERY_QUEUE, type QueueJobData } from '../jobs/delivery-queue.js';
 import { Parking } from '../jobs/parking.js';
 import { createSendingSwitches } from '../jobs/sending-switches.js';
+import { createSupporterMailQueue } from '../jobs/supporter-mail.js';
 import { ConfigError, loadConfig } from '../server/config.js';
 import { webRedis, whenReady } from '../server/redis-connections.js';
 
@@ -23,9 +24,9 @@ import { webRedis, whenReady } from '../server/redis-connections.js';
 const USAGE = `usage: npm run cli -- <command>
   status                              whether sending is paused, which recipients are held
   pause [reason]                      pause all sending (letters are kept and go out at their pace on resume)
-  resume                              resume sending
+  resume                              resume sending (a worker then releases the held letters, in batches)
   hold <campaign> <target> [reason]   hold one recipient
-  release <campaign> <target>         release one recipient
+  release <campaign> <target>         release one recipient (a worker then releases its held letters)
   forecast [campaign]                 letters waiting per recipient and when the last will be sent
   hash-password                       read a password on standard input, print ADMIN_PASSWORD_HASH for it
   import-targets <campaign> <file.csv> [--replace] [--dry-run]
@@ -101,7 +102,8 @@ async function main(argv: string[]): Promise<number> {
   const planner = new DeliveryPlanner(paceBook, clock, config.delivery.pacing);
   const queue = new Queue<QueueJobData>(DELIVERY_QUEUE, { connection: redis, prefix: keys.bullPrefix });
   const parking = new Parking({ redis, keys, log, planner, scheduler: createQueueScheduler(queue, config.delivery, clock), campaigns, control, clock });
-  const switches = createSendingSwitches(control, parking);
+  const supporterQueue = createSupporterMailQueue(redis, keys);
+  const switches = createSendingSwitches(control, { queue: supporterQueue, parking, campaigns });
   const slugs = campaigns.list().map((c) => c.slug);
   const out = (s: string) => process.stdout.write(`${s}\n`);
   const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'));
@@ -127,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
         out('sending paused');
         return 0;
       case 'resume':
-        out(`sending resumed; ${await switches.resumeAll()} held letters given new places in their lines`);
+        out(`sending resumed; ${await switches.resumeAll()} held letters are being given new places in their lines by the worker`);
         return 0;
       case 'hold': {
         const { campaign, target, reason } = needTarget();
@@ -137,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'release': {
         const { campaign, target } = needTarget();
-        out(`released ${campaign}/${target}; ${await switches.release(campaign, target)} held letters given new places in its line`);
+        out(`released ${campaign}/${target}; ${await switches.release(campaign, target)} held letters are being given new places in its line by the worker`);
         return 0;
       }
       case 'forecast': {
@@ -158,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
     }
   } finally {
     await queue.close();
+    await supporterQueue.close();
     await redis.quit().catch(() => redis.disconnect());
   }
 }

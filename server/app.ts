@@ -59,7 +59,7 @@ export interface AppDeps {
   confirmation: LetterConfirmation;
   /** The kill switches (pause all, hold a recipient). */
   control: SendingControl;
-  /** Pause, resume, hold and release, releasing parked letters (the dashboard's switches). */
+  /** Pause, resume, hold and release; lifting one queues the release of the parked letters (the dashboard's switches). */
   switches: SendingSwitches;
   /** Retry, retry all, test letter (the dashboard's actions). */
   actions: CampaignerActions;

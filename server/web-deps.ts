@@ -57,7 +57,7 @@ export function buildAppDeps(p: {
     scheduler,
     planner,
     paceBook,
-    switches: createSendingSwitches(control, parking),
+    switches: createSendingSwitches(control, { queue: supporterQueue, parking, campaigns: p.campaigns }),
     actions: new CampaignerActions({ redis, keys, campaigns: p.campaigns, log, planner, queue, letters, clock }),
     guard: new SubmissionGuard(redis, keys),
     requestStatusLink: (data) => requestStatusLinkEmail(supporterQueue, data, clock.now()),

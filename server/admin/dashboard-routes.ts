@@ -13,18 +13,28 @@ import { barChartSvg } from './chart-svg.js';
 // The campaigner dashboard (behind the login): the campaign's numbers, its chart, and its controls.
 // Every action is a POST with a CSRF token and ends with a redirect back to the dashboard.
 
-/** Messages an action can leave on the dashboard (by key, so no text from the request is reflected). */
-const NOTICES: Record<string, string> = {
+/**
+ * Messages an action can leave on the dashboard (by key, so no text from the request is reflected);
+ * a notice that is a function is given the number of letters the action passed (`n=`), checked here.
+ */
+const NOTICES: Record<string, string | ((letters: number | undefined) => string)> = {
   paused: 'All sending is paused. Letters keep their place and are held until you resume.',
-  resumed: 'Sending resumed. Held letters have been given new places in their recipients’ lines.',
+  resumed: (n) => `Sending resumed. ${releasing(n, 'their recipients’ lines')}`,
   held: 'The recipient is on hold.',
-  released: 'The recipient is released; its held letters are back in its line.',
+  released: (n) => `The recipient is released. ${releasing(n, 'its line')}`,
   retried: 'The letter is back in its recipient’s line.',
   'not-retried': 'That letter could not be retried (it may have been retried already).',
   'retried-all': 'The recipient’s failed letters are back in its line.',
   'test-queued': 'The test letter is on its way. Its result appears below.',
   'bad-email': 'Enter the test address in the form name@example.org.',
 };
+
+/** What a lifted switch's notice says of the held letters being released in the background. */
+function releasing(n: number | undefined, line: string): string {
+  if (n === 0) return 'There were no held letters to release.';
+  const what = n === undefined ? 'the held letters' : n === 1 ? '1 held letter' : `${n.toLocaleString('en-GB')} held letters`;
+  return `Releasing ${what}: they are being given new places in ${line} in the background, and the “Held” count below goes down as they are.`;
+}
 
 const hourLabel = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', timeZone: 'UTC' });
 const dayLabel = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
@@ -52,7 +62,7 @@ export function dashboardRoutes(deps: AppDeps, auth: AdminAuth): Router {
       data,
       queue,
       glossary: GLOSSARY,
-      notice: typeof req.query.notice === 'string' ? (NOTICES[req.query.notice] ?? null) : null,
+      notice: noticeOf(req),
       settingWarnings: deliverySettingWarnings(deps.config),
       testLetter: testId ? await deps.actions.testLetter(testId) : undefined,
       testId,
@@ -103,9 +113,10 @@ export function dashboardRoutes(deps: AppDeps, auth: AdminAuth): Router {
   router.post('/admin/c/:slug/resume', auth.csrfProtection, async (req, res, next) => {
     const campaign = campaignOf(req);
     if (!campaign) return next();
-    await deps.switches.resumeAll();
-    deps.logger.info({ event: 'sending-resumed', by: 'dashboard' }, 'sending resumed from the dashboard');
-    back(res, campaign, 'resumed');
+    // Lifts the pause and queues the release: the worker gives the held letters their places.
+    const releasing = await deps.switches.resumeAll();
+    deps.logger.info({ event: 'sending-resumed', by: 'dashboard', releasing }, 'sending resumed from the dashboard');
+    back(res, campaign, 'resumed', `&n=${releasing}`);
   });
 
   router.post('/admin/c/:slug/targets/:target/:action', auth.csrfProtection, async (req, res, next) => {
@@ -117,8 +128,7 @@ export function dashboardRoutes(deps: AppDeps, auth: AdminAuth): Router {
         await deps.switches.hold(campaign.slug, targetId, reasonOf(req) ?? 'Held by a campaigner.');
         return back(res, campaign, 'held');
       case 'release':
-        await deps.switches.release(campaign.slug, targetId);
-        return back(res, campaign, 'released');
+        return back(res, campaign, 'released', `&n=${await deps.switches.release(campaign.slug, targetId)}`);
       case 'retry-all':
         await deps.actions.retryAll(campaign.slug, targetId);
         return back(res, campaign, 'retried-all');
@@ -147,6 +157,17 @@ export function dashboardRoutes(deps: AppDeps, auth: AdminAuth): Router {
   });
 
   return router;
+}
+
+/** A count a notice may carry. */
+const noticeCountSchema = z.coerce.number().int().min(0).max(1e9);
+
+/** The notice the query's `notice` names, given its `n` if a count; null for none or an unknown one. */
+function noticeOf(req: Request): string | null {
+  const notice = typeof req.query.notice === 'string' && Object.hasOwn(NOTICES, req.query.notice) ? NOTICES[req.query.notice] : undefined;
+  if (notice === undefined) return null;
+  const n = noticeCountSchema.safeParse(req.query.n);
+  return typeof notice === 'string' ? notice : notice(n.success ? n.data : undefined);
 }
 
 function reasonOf(req: Request): string | undefined {

@@ -33,7 +33,7 @@ describe('the CLI', () => {
     expect(mail.sends).toHaveLength(0);
 
     const resumed = await runCli(['resume'], env);
-    expect(resumed.out).toContain('sending resumed; 1 held letters given new places in their lines');
+    expect(resumed.out).toContain('sending resumed; 1 held letters are being given new places in their lines by the worker');
     await eventually(async () => (mail.sends.length === 1 ? true : undefined));
   });
 

@@ -18,7 +18,7 @@ beforeAll(async () => {
   fake = await startFakeSendGrid();
   h = createHarness('delivery-faults');
   const parking = new Parking({ ...h.deps, redis: h.t.redis, clock: h.deps.clock! });
-  switches = createSendingSwitches(h.control, parking);
+  switches = createSendingSwitches(h.control, { queue: h.supporterQueue, parking, campaigns: h.campaigns });
   h.startWorker(createSendGridTransport({ apiKey: fake.apiKey, apiUrl: fake.url, timeoutMs: 5000, sandbox: false }));
 });
 afterAll(async () => {
