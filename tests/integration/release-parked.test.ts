@@ -141,11 +141,8 @@ describe('a recipient still held', () => {
     const ca = letters.filter((l) => l.targetId === 'embassy-ca');
     const us = letters.filter((l) => l.targetId === 'embassy-us');
 
-    const res = await agent
-      .post(`${DASH}/resume`)
-      .type('form')
-      .send({ _csrf: await adminCsrf(agent, DASH) })
-      .expect(303);
+    const csrf = await adminCsrf(agent, DASH);
+    const res = await agent.post(`${DASH}/resume`).type('form').send({ _csrf: csrf }).expect(303);
     expect(res.headers.location).toBe(`${DASH}?notice=resumed&n=2`);
     const mail = recordingTransport();
     h.startWorker(mail, { releaseBatch: BATCH });
@@ -155,11 +152,7 @@ describe('a recipient still held', () => {
     expect(await parking.counts(SHIPPED_CAMPAIGN)).toMatchObject({ 'embassy-ca': 2 });
     expect(mail.to('embassy-ca@example.org')).toHaveLength(0);
 
-    const released = await agent
-      .post(`${DASH}/targets/embassy-ca/release`)
-      .type('form')
-      .send({ _csrf: await adminCsrf(agent, DASH) })
-      .expect(303);
+    const released = await agent.post(`${DASH}/targets/embassy-ca/release`).type('form').send({ _csrf: csrf }).expect(303);
     expect(released.headers.location).toBe(`${DASH}?notice=released&n=2`);
     expect((await agent.get(released.headers.location!).expect(200)).text).toContain('The recipient is released. Releasing 2 held letters');
     await eachSentOnce(mail, ca);
