@@ -4,7 +4,8 @@ import type { RedisKeys } from './redis-keys.js';
 
 // The kill switches: pause all sending, or hold one recipient (by a campaigner, or automatically when
 // its address bounces, is blocked or reports spam). Workers check them before every send; letters that
-// meet a switch are parked, in order, and go out at their pace once sending resumes.
+// meet a switch are parked, in order, and go out at their pace once sending resumes (a worker's job
+// releases them: jobs/release-parked.ts). This module only reads and flips the flags.
 
 /** Why a recipient is held. */
 export type HoldKind = 'campaigner' | 'bouncing' | 'spam-report';
@@ -36,7 +37,7 @@ export class SendingControl {
     await this.redis.hsetnx(this.keys.control(), 'paused', JSON.stringify({ reason, since: this.clock.now() }));
   }
 
-  /** Lifts the global pause (parked letters are released by jobs/parking.ts). Returns false if it was not paused. */
+  /** Lifts the global pause (the parked letters are released by a worker's job: jobs/release-parked.ts). Returns false if it was not paused. */
   async resumeAll(): Promise<boolean> {
     return (await this.redis.hdel(this.keys.control(), 'paused')) === 1;
   }
@@ -47,7 +48,7 @@ export class SendingControl {
     await this.redis.hset(this.keys.holds(campaign), targetId, JSON.stringify(hold));
   }
 
-  /** Releases one recipient. Returns false if it was not held. */
+  /** Lifts one recipient's hold (its parked letters are released by a worker's job). Returns false if it was not held. */
   async release(campaign: string, targetId: string): Promise<boolean> {
     return (await this.redis.hdel(this.keys.holds(campaign), targetId)) === 1;
   }

@@ -47,6 +47,8 @@ import {
 // failure is not passing and the delivery is marked failed with the last job's reason. Even if a job
 // did exist, the letter goes once: the delivery log lets only one attempt start a send, and a send is
 // taken over only once the attempt that started it cannot still be running (deliver-letter.ts).
+// The same five-minute job also queues a release for letters still parked while neither the pause nor
+// their recipient's hold is on (sweepStrandedParked in release-parked.ts): a lost release strands none.
 
 export interface OrphanSweepDeps {
   redis: Redis;
