@@ -240,6 +240,11 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     { connection, prefix: keys.bullPrefix, concurrency: 4, limiter: { max: settings.supporterMailRatePerSecond ?? 2, duration: 1000 } },
   );
   supporterWorker.on('error', (err) => deps.logger.error({ err }, 'supporter-mail worker error'));
+  // A release job that fails for good is removed (so a later lift can queue it again); the sweep queues it again meanwhile.
+  supporterWorker.on('failed', (job, err) => {
+    if (job?.name === RELEASE_PARKED_JOB && job.attemptsMade >= (job.opts.attempts ?? 1))
+      deps.logger.error({ job: job.id, reason: err.message }, 'releasing parked letters failed; the orphan sweep will queue it again');
+  });
 
   const worker = new Worker<QueueJobData>(DELIVERY_QUEUE, processor, {
     connection,

@@ -31,7 +31,7 @@ const NOTICES: Record<string, string | ((letters: number | undefined) => string)
 
 /** What a lifted switch's notice says of the held letters being released in the background. */
 function releasing(n: number | undefined, line: string): string {
-  if (n === 0) return 'There were no held letters to release.';
+  if (n === 0) return 'No held letters are to be released now.';
   const what = n === undefined ? 'the held letters' : n === 1 ? '1 held letter' : `${n.toLocaleString('en-GB')} held letters`;
   return `Releasing ${what}: they are being given new places in ${line} in the background, and the “Held” count below goes down as they are.`;
 }

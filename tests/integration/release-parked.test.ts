@@ -160,3 +160,17 @@ describe('a recipient still held', () => {
     await h.closeWorkers();
   });
 });
+
+describe('a release job with a bad payload', () => {
+  it('when a release job names no recipient, then it fails at once with the reason and releases nothing', async () => {
+    h.startWorker(recordingTransport());
+    await h.supporterQueue.add('release-parked', { campaign: SHIPPED_CAMPAIGN } as never, { jobId: 'bad-release', attempts: 3 });
+    const job = await eventually(async () => {
+      const j = await h.supporterQueue.getJob('bad-release');
+      return j?.finishedOn ? j : undefined;
+    });
+    expect(job.failedReason).toMatch(/^Invalid release job payload/);
+    expect(job.attemptsMade).toBe(1);
+    await h.closeWorkers();
+  });
+});
