@@ -22,9 +22,14 @@ export interface ParkingDeps {
   campaigns: CampaignRegistry;
   control: SendingControl;
   clock: Clock;
+  /**
+   * Queues the recipient's release job (the worker gives this, release-parked.ts). Without it, a letter
+   * parked just as its switch was lifted releases one batch itself.
+   */
+  requestRelease?: (campaign: string, targetId: string) => Promise<void>;
 }
 
-/** Letters a park that finds its switch already lifted releases at once (the oldest of its recipient's). */
+/** Letters a park that finds its switch already lifted releases at once, when it has no release job to ask for (the oldest of its recipient's). */
 export const PARK_RECHECK_BATCH = 200;
 
 /** Parks and releases letters. Every method fails only when Redis does. */
@@ -40,9 +45,14 @@ export class Parking {
     if (!result.applied) return false;
     await this.deps.redis.zadd(this.deps.keys.parked(campaign, targetId), this.deps.clock.now(), letterId);
     // The switch may have been lifted while this letter was being parked (after the release looked):
-    // look again, so no letter stays parked with nothing left to release it. One batch only, so a send
-    // never turns into a bulk release; anything left is the release job's, or the orphan sweep's.
-    if (!(await this.deps.control.check(campaign, targetId)).blocked) await this.releaseBatch(campaign, targetId, PARK_RECHECK_BATCH);
+    // look again, so no letter stays parked with nothing left to release it. The recipient's release job
+    // is asked for (one per recipient: never two runs planning the same letters, each run reserving a
+    // paced slot the other's letter then never uses); without one, a single batch, so a send never turns
+    // into a bulk release. Anything left is the orphan sweep's.
+    if (!(await this.deps.control.check(campaign, targetId)).blocked) {
+      if (this.deps.requestRelease) await this.deps.requestRelease(campaign, targetId);
+      else await this.releaseBatch(campaign, targetId, PARK_RECHECK_BATCH);
+    }
     return true;
   }
 

@@ -65,7 +65,7 @@ export async function findReleasable(deps: ReleaseRequestDeps, campaign?: string
 }
 
 /** Queues a release job for each of `recipients` (none twice: a job already queued or running is kept). Rejects if Redis does. */
-export async function queueReleases(queue: Queue<SupporterMailJob>, recipients: readonly Releasable[]): Promise<void> {
+export async function queueReleases(queue: Queue<SupporterMailJob>, recipients: readonly Pick<Releasable, 'campaign' | 'targetId'>[]): Promise<void> {
   if (!recipients.length) return;
   await queue.addBulk(
     recipients.map(({ campaign, targetId }) => ({

@@ -33,7 +33,7 @@ import { SUPPORTER_MAIL_QUEUE, type LetterRefJob, type StatusLinkJob, type Suppo
 import { LetterConfirmation } from '../domain/letter-confirmation.js';
 import { createRetentionProcessor } from './retention.js';
 import { sweepOrphans } from './orphan-sweep.js';
-import { createReleaseParkedProcessor, RELEASE_PARKED_JOB, sweepStrandedParked, type ReleaseParkedJob } from './release-parked.js';
+import { createReleaseParkedProcessor, queueReleases, RELEASE_PARKED_JOB, sweepStrandedParked, type ReleaseParkedJob } from './release-parked.js';
 import type { MailTransport } from './transports/mail-transport.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -102,7 +102,11 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const queue = new Queue<QueueJobData>(DELIVERY_QUEUE, { connection, prefix: keys.bullPrefix });
   const planner = new DeliveryPlanner(new PaceBook(redis, keys, clock, deps.random), clock, settings.pacing);
   const scheduler = createQueueScheduler(queue, settings.retry, clock);
-  const parking = new Parking({ redis, keys, log, planner, scheduler, campaigns: deps.campaigns, control, clock });
+  // Email to supporters and the housekeeping (release jobs among it) have a queue of their own.
+  const supporterQueue = new Queue<SupporterMailJob>(SUPPORTER_MAIL_QUEUE, { connection, prefix: keys.bullPrefix });
+  // A letter parked as its switch was lifted asks for its recipient's release job rather than releasing beside it.
+  const requestRelease = (campaign: string, targetId: string) => queueReleases(supporterQueue, [{ campaign, targetId }]);
+  const parking = new Parking({ redis, keys, log, planner, scheduler, campaigns: deps.campaigns, control, clock, requestRelease });
 
   const renderLetter = createLetterEmailRenderer(settings.emailTemplatesDir, settings);
   const deliver = createDeliverLetterProcessor({
@@ -168,7 +172,6 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   });
   // Housekeeping runs beside supporter mail, so the letters' queue holds letters only. One scheduler
   // for the whole deployment (upserting it from every worker is idempotent).
-  const supporterQueue = new Queue<SupporterMailJob>(SUPPORTER_MAIL_QUEUE, { connection, prefix: keys.bullPrefix });
   void supporterQueue
     .upsertJobScheduler(
       'retention',

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Parking } from '../../jobs/parking.js';
-import { releaseParkedJobId } from '../../jobs/release-parked.js';
+import { deliveryJobIds } from '../../jobs/delivery-queue.js';
+import { queueReleases, releaseParkedJobId } from '../../jobs/release-parked.js';
 import { adminCsrf, ADMIN_ENV, loginAsAdmin } from '../support/admin.js';
 import { createHarness, eventually, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
@@ -171,6 +172,31 @@ describe('a release job with a bad payload', () => {
     });
     expect(job.failedReason).toMatch(/^Invalid release job payload/);
     expect(job.attemptsMade).toBe(1);
+    await h.closeWorkers();
+  });
+});
+
+describe('a letter parked just as its switch is lifted', () => {
+  it('when a send parks its letter after the pause was lifted and the release had looked, then it asks for its recipient’s release job instead of releasing beside it, and the letter goes once', async () => {
+    await h.control.pauseAll('Checking a complaint');
+    const [letter] = await write('gz-procuratorate');
+    // The send that found the pause ends (its job gone), and the pause is lifted before it parks the letter.
+    for (const id of deliveryJobIds(letter!.letterId, [letter!.targetId], letter!.targetId)) await (await h.queue.getJob(id))?.remove();
+    await h.deps.switches.resumeAll();
+    const asking = new Parking({
+      ...h.deps,
+      redis: h.t.redis,
+      clock: h.deps.clock!,
+      requestRelease: (campaign, targetId) => queueReleases(h.supporterQueue, [{ campaign, targetId }]),
+    });
+    expect(await asking.park(SHIPPED_CAMPAIGN, letter!.letterId, letter!.targetId, 'Sending is paused.')).toBe(true);
+    expect((await h.log.get(letter!.letterId, letter!.targetId))!.state).toBe('held');
+    expect(await h.supporterQueue.getJob(releaseParkedJobId(SHIPPED_CAMPAIGN, 'gz-procuratorate'))).toBeDefined();
+
+    const mail = recordingTransport();
+    h.startWorker(mail, { releaseBatch: BATCH });
+    await eachSentOnce(mail, [letter!]);
+    expect(mail.sends).toHaveLength(1);
     await h.closeWorkers();
   });
 });
