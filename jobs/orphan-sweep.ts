@@ -126,38 +126,49 @@ export async function sweepOrphans(deps: OrphanSweepDeps): Promise<{ examined: n
   // quarter goes to letters released from a hold (fewer than those written, but they come in bulk).
   const share = Math.max(2, Math.floor(maxPerRun / Math.max(1, campaigns.length)));
   const [from, to] = [now - SWEEP_WINDOW_MS, now - SWEEP_MIN_AGE_MS];
-  for (const campaign of campaigns) {
-    const written = await nextPage(deps.redis, deps.keys.letterIndex(campaign.slug), from, to, share - Math.floor(share / 4));
-    // Letters released from a hold in the last day, however long ago they were written (a hold may last days).
-    const releases = deps.keys.releases(campaign.slug);
-    await deps.redis.zremrangebyscore(releases, '-inf', `(${from}`);
-    const released = await nextPage(deps.redis, releases, from, to, Math.floor(share / 4));
-    const ids = [...new Set([...written, ...released])];
-    for (const letterId of ids) {
-      examined++;
-      const letter = await deps.letters.get(letterId);
-      if (!letter) continue;
-      const waiting = letter.deliveries.filter(
-        (d) =>
-          ((NEEDS_JOB.has(d.record.state) && (unmovedSincePlanned(d.record.history) || isRelease(d.record.history, d.record.history.length - 1))) ||
-            d.record.state === 'retrying' ||
-            (d.record.state === 'sending' && now - d.record.changedAt >= SWEEP_MIN_AGE_MS)) &&
-          campaign.targetById.get(d.targetId)?.delivery !== 'digest',
-      );
-      if (!waiting.length) continue;
-      const jobs = [];
-      for (const d of waiting) {
-        const found = await lostJob(deps, campaign.slug, letter, d, now);
-        if (found === 'gave-up') gaveUp++;
-        else if (found) jobs.push(found);
+  // The failed jobs get their turn even when the scan of recent letters stops on an error (the run still
+  // fails with it, and the next run scans again).
+  let scanError: unknown;
+  try {
+    for (const campaign of campaigns) {
+      const written = await nextPage(deps.redis, deps.keys.letterIndex(campaign.slug), from, to, share - Math.floor(share / 4));
+      // Letters released from a hold in the last day, however long ago they were written (a hold may last days).
+      const releases = deps.keys.releases(campaign.slug);
+      await deps.redis.zremrangebyscore(releases, '-inf', `(${from}`);
+      const released = await nextPage(deps.redis, releases, from, to, Math.floor(share / 4));
+      const ids = [...new Set([...written, ...released])];
+      for (const letterId of ids) {
+        examined++;
+        const letter = await deps.letters.get(letterId);
+        if (!letter) continue;
+        const waiting = letter.deliveries.filter(
+          (d) =>
+            ((NEEDS_JOB.has(d.record.state) && (unmovedSincePlanned(d.record.history) || isRelease(d.record.history, d.record.history.length - 1))) ||
+              d.record.state === 'retrying' ||
+              (d.record.state === 'sending' && now - d.record.changedAt >= SWEEP_MIN_AGE_MS)) &&
+            campaign.targetById.get(d.targetId)?.delivery !== 'digest',
+        );
+        if (!waiting.length) continue;
+        const jobs = [];
+        for (const d of waiting) {
+          const found = await lostJob(deps, campaign.slug, letter, d, now);
+          if (found === 'gave-up') gaveUp++;
+          else if (found) jobs.push(found);
+        }
+        if (!jobs.length) continue;
+        await deps.queue.addBulk(jobs);
+        requeued += jobs.length;
+        deps.logger.warn(
+          { campaign: campaign.slug, letter: letterId, jobs: jobs.map((j) => j.opts.jobId) },
+          'deliveries found without a job were queued again',
+        );
       }
-      if (!jobs.length) continue;
-      await deps.queue.addBulk(jobs);
-      requeued += jobs.length;
-      deps.logger.warn({ campaign: campaign.slug, letter: letterId, jobs: jobs.map((j) => j.opts.jobId) }, 'deliveries found without a job were queued again');
     }
+  } catch (err) {
+    scanError = err;
   }
   const failed = await sweepFailedJobs(deps, now, Math.max(1, Math.floor(maxPerRun / 4)));
+  if (scanError !== undefined) throw scanError;
   return { examined, failedJobs: failed.examined, requeued: requeued + failed.requeued, gaveUp: gaveUp + failed.gaveUp };
 }
 
@@ -227,36 +238,54 @@ export const SWEEP_FAILED_SETTLE_MS = 10 * 60_000;
  * queues again each delivery still pending without a job, the old letters' too: an unexpected error (a
  * Redis error reply, a lost lock, a job stalled too often) fails a job without recording anything in the
  * delivery log. A delivery its processor recorded failed (UnrecoverableError) is not pending, so it is
- * left alone. Returns the counts; rejects if Redis does (the cursor then stays where it was).
+ * left alone. A job that cannot be looked at (its letter unreadable, say) is logged and passed over, so
+ * it never holds back the later ones. Returns the counts; rejects when none of the page could be looked
+ * at or the cursor cannot be saved (Redis is failing: the cursor stays where it was).
  */
 async function sweepFailedJobs(deps: OrphanSweepDeps, now: number, limit: number): Promise<{ examined: number; requeued: number; gaveUp: number }> {
   const counts = { examined: 0, requeued: 0, gaveUp: 0 };
   const page = await nextFailedPage(deps, now - SWEEP_FAILED_SETTLE_MS, limit);
+  let errors = 0;
+  let lastError: unknown;
   for (const jobId of page.ids) {
     counts.examined++;
-    const failedJob = await deps.queue.getJob(jobId);
-    if (!failedJob || failedJob.name !== 'deliver') continue;
-    const payload = deliveryJobSchema.safeParse(failedJob.data);
-    if (!payload.success) continue;
-    const { letterId, targetId } = payload.data;
-    const letter = await deps.letters.get(letterId);
-    const campaign = letter && deps.campaigns.get(letter.campaign);
-    const d = letter?.deliveries.find((x) => x.targetId === targetId);
-    if (!letter || !campaign || !d || !PENDING.has(d.record.state)) continue;
-    const found = await lostJob(deps, campaign.slug, letter, d, now);
-    if (found === 'gave-up') counts.gaveUp++;
-    if (!found || found === 'gave-up') continue;
-    // Queued one by one: a delivery may have failed jobs further on in this page, which must find this one.
-    await deps.queue.add(found.name, found.data, found.opts);
-    counts.requeued++;
-    deps.logger.warn(
-      { campaign: campaign.slug, letter: letterId, target: targetId, failedJob: jobId, reason: failedJob.failedReason, job: found.opts.jobId },
-      'a delivery whose job had failed was queued again',
-    );
+    try {
+      await sweepFailedJob(deps, jobId, now, counts);
+    } catch (err) {
+      // One job that cannot be looked at (its letter unreadable, say) must not hold back every later one.
+      errors++;
+      lastError = err;
+      deps.logger.error({ err, failedJob: jobId }, 'a failed delivery job could not be looked at; the sweep goes on without it');
+    }
   }
+  // Every job of the page failed to be looked at: Redis itself is failing, so the page is done again by the next run.
+  if (errors > 0 && errors === page.ids.length) throw lastError;
   // Moved on only once the page is done: a run that stops half-way (Redis went away) is done again by the next.
   if (page.last) await deps.redis.set(deps.keys.orphanSweepFailedCursor(), JSON.stringify(page.last), 'EX', FINISHED_DELIVERY_JOBS.removeOnFail.age);
   return counts;
+}
+
+/** Looks at one failed job of the delivery queue and queues its delivery again if it still waits without a job (counted in `counts`). Rejects if Redis does. */
+async function sweepFailedJob(deps: OrphanSweepDeps, jobId: string, now: number, counts: { requeued: number; gaveUp: number }): Promise<void> {
+  const failedJob = await deps.queue.getJob(jobId);
+  if (!failedJob || failedJob.name !== 'deliver') return;
+  const payload = deliveryJobSchema.safeParse(failedJob.data);
+  if (!payload.success) return;
+  const { letterId, targetId } = payload.data;
+  const letter = await deps.letters.get(letterId);
+  const campaign = letter && deps.campaigns.get(letter.campaign);
+  const d = letter?.deliveries.find((x) => x.targetId === targetId);
+  if (!letter || !campaign || !d || !PENDING.has(d.record.state)) return;
+  const found = await lostJob(deps, campaign.slug, letter, d, now);
+  if (found === 'gave-up') counts.gaveUp++;
+  if (!found || found === 'gave-up') return;
+  // Queued one by one: a delivery may have failed jobs further on in this page, which must find this one.
+  await deps.queue.add(found.name, found.data, found.opts);
+  counts.requeued++;
+  deps.logger.warn(
+    { campaign: campaign.slug, letter: letterId, target: targetId, failedJob: jobId, reason: failedJob.failedReason, job: found.opts.jobId },
+    'a delivery whose job had failed was queued again',
+  );
 }
 
 /** Where the sweep stopped in the failed set: the score (finish time) and id of the last failed job it looked at. */

@@ -231,8 +231,11 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         case 'retention':
           return retention(job);
         case 'orphan-sweep': {
-          const strandedReleases = await sweepStrandedParked(strandedDeps);
-          return { ...(await sweepOrphans(orphanDeps)), strandedReleases };
+          // Both parts run whatever the other meets; the job fails (and is logged) if either did.
+          const [stranded, orphans] = await Promise.allSettled([sweepStrandedParked(strandedDeps), sweepOrphans(orphanDeps)]);
+          if (stranded.status === 'rejected') throw stranded.reason;
+          if (orphans.status === 'rejected') throw orphans.reason;
+          return { ...orphans.value, strandedReleases: stranded.value };
         }
         case RELEASE_PARKED_JOB:
           return releaseParked(job as Job<ReleaseParkedJob>, token);

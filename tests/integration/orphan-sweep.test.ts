@@ -449,6 +449,29 @@ describe('the orphan sweep', () => {
       await sentOnce(mail, letter.letterId, 'gz-psb', 'failed-twice@example.net');
     });
 
+    it("when one failed job's letter cannot be read, then the sweep passes over it and still queues the others", async () => {
+      await sweep();
+      const [unreadable, readable] = [await storedLetter('unreadable@example.net', 'embassy-ca'), await storedLetter('readable@example.net', 'embassy-ca')];
+      clock.at += 2 * DAY;
+      for (const letter of [unreadable, readable]) await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-ca', 'rescheduled', { due: clock.at + DAY });
+      await failOnRedisError(
+        [unreadable, readable].map((l) => ({ letterId: l.letterId, targetId: 'embassy-ca', jobId: deliveryJobId(l.letterId, 'embassy-ca', 0) })),
+      );
+      // While the sweep runs, one letter answers with an error reply.
+      const key = h.t.keys.letter(unreadable.letterId);
+      const dump = (await h.t.redis.dumpBuffer(key))!;
+      await h.t.redis.set(key, 'not a hash');
+      try {
+        const run = await sweep();
+        expect(run.failedJobs).toBe(2);
+        expect(run.requeued).toBe(1);
+        expect(await h.queue.getJob(sweepJobId(deliveryJobId(readable.letterId, 'embassy-ca', 0), 1))).toBeDefined();
+      } finally {
+        await h.t.redis.restore(key, 0, dump, 'REPLACE');
+      }
+      for (const letter of [unreadable, readable]) await h.log.apply(SHIPPED_CAMPAIGN, letter.letterId, 'embassy-ca', 'writer-cancelled');
+    });
+
     it('when more jobs failed than one run looks at, then each run goes on from where the last one stopped and none is looked at twice', async () => {
       // Whatever failed before is looked at first.
       await sweep();
