@@ -99,10 +99,11 @@ export function exportValues(row: DeliveryExportRow, personal = false): string[]
 /** Cells a spreadsheet would read as a formula (or as a cell starting with a control character). */
 const FORMULA_START = /^[=+\-@\t\r]/;
 /**
- * A formula start after a semicolon, tab or line break: a spreadsheet that splits on semicolons (the
- * separator in many locales) ignores quotes that do not open its own field and would start a cell there.
+ * A formula start after a semicolon, tab or line break (and any quotes or spaces after it): a spreadsheet
+ * that splits on semicolons (the separator in many locales) ignores quotes that do not open its own field
+ * and would start a cell there.
  */
-const FORMULA_AFTER_SEPARATOR = /([;\t\r\n])(?=[=+\-@])/g;
+const FORMULA_AFTER_SEPARATOR = /([;\t\r\n]["\s]*)(?=[=+\-@])/g;
 const NEEDS_QUOTES = /[",;\t\r\n]/;
 
 /**

@@ -25,6 +25,8 @@ describe('a CSV line', () => {
     // A spreadsheet that splits on semicolons would start a cell at "=cmd..." whatever the quotes.
     expect(toCsvLine([`Hello;=cmd|' /C calc'!A0`])).toBe(`"Hello;'=cmd|' /C calc'!A0"\r\n`);
     expect(toCsvLine(['a;b', 'x\t+1', 'one\n@two'])).toBe(`"a;b","x\t'+1","one\n'@two"\r\n`);
+    // A quote or spaces between the separator and the formula do not hide it.
+    expect(toCsvLine(['x;"=HYPERLINK(1)', 'y; -2'])).toBe(`"x;""'=HYPERLINK(1)","y; '-2"\r\n`);
   });
 
   it('when =, +, -, @ appear later in a cell, then the cell is left as it is', () => {
