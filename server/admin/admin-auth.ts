@@ -50,10 +50,13 @@ export function adminAuth(deps: AppDeps): AdminAuth {
   const sessionCookieOptions = { httpOnly: true, sameSite: 'strict', secure, path: '/', maxAge: admin.sessionHours * 3_600_000 } as const;
   const requireAdmin: RequestHandler = async (req, res, next) => {
     const id = (req.cookies as Record<string, string | undefined>)[ADMIN_COOKIE];
-    if (await sessions.touch(id)) {
+    // The dashboard's own refresh (its live part, every few seconds) is not use: an open, unattended tab
+    // does not keep the login alive.
+    const use = !req.path.endsWith('/live');
+    if (await sessions.touch(id, use)) {
       res.set('Cache-Control', 'no-store');
       // The cookie slides with the session, so a login lasts ADMIN_SESSION_HOURS without use, not from login.
-      res.cookie(ADMIN_COOKIE, id, sessionCookieOptions);
+      if (use) res.cookie(ADMIN_COOKIE, id, sessionCookieOptions);
       return next();
     }
     if (req.method === 'GET' && req.accepts(['html', 'json']) === 'html') return res.redirect(303, `/admin/login?next=${encodeURIComponent(req.originalUrl)}`);

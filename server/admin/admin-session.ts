@@ -22,9 +22,10 @@ export class AdminSessions {
     return id;
   }
 
-  /** True when `id` is a live session (its expiry is extended). */
-  async touch(id: string | undefined): Promise<boolean> {
+  /** True when `id` is a live session; its expiry is extended unless `extend` is false (a page refreshing itself is not use). */
+  async touch(id: string | undefined, extend = true): Promise<boolean> {
     if (!id || !/^[A-Za-z0-9_-]{43}$/.test(id)) return false;
+    if (!extend) return (await this.redis.exists(this.key(id))) === 1;
     return (await this.redis.expire(this.key(id), this.ttlSeconds)) === 1;
   }
 

@@ -37,6 +37,21 @@ describe('the campaigner login', () => {
     expect(session).toMatch(/SameSite=Strict/);
   });
 
+  it('when only the dashboard refreshes itself (an open, unattended tab), then the login is not kept alive by it', async () => {
+    // This login's session is the only one.
+    for (const k of await h.t.redis.keys(h.t.keys.adminSession('*'))) await h.t.redis.del(k);
+    const agent = await loginAsAdmin(h.app);
+    await agent.get('/admin').redirects(1).expect(200);
+    const [key] = await h.t.redis.keys(h.t.keys.adminSession('*'));
+    await h.t.redis.expire(key!, 100);
+    const live = await agent.get('/admin/c/free-huang-xueqin-wang-jianbing/live').expect(200);
+    expect(((live.headers['set-cookie'] as unknown as string[] | undefined) ?? []).some((c) => c.startsWith(`${ADMIN_COOKIE}=`))).toBe(false);
+    expect(await h.t.redis.ttl(key!)).toBeLessThanOrEqual(100);
+    // A page the campaigner opens is use.
+    await agent.get('/admin/c/free-huang-xueqin-wang-jianbing').expect(200);
+    expect(await h.t.redis.ttl(key!)).toBeGreaterThan(100);
+  });
+
   it('when a session id is planted before login, then login replaces it (no fixation)', async () => {
     const planted = 'A'.repeat(43);
     const agent = request.agent(h.app);
