@@ -57,8 +57,9 @@ export async function submitLetter(
   const letterId = newLetterId();
   const submission = submissionId ? { id: submissionId, letterDigest: letterDigest(draft) } : undefined;
   let admission;
+  const admitted = { campaign: campaign.slug, email: draft.email, targetIds: draft.recipients, letterId, submission };
   try {
-    admission = await deps.guard.admit({ campaign: campaign.slug, email: draft.email, targetIds: draft.recipients, letterId, submission, limits });
+    admission = await deps.guard.admit({ ...admitted, limits });
   } catch (err) {
     throw new SubmissionUnavailableError(err);
   }
@@ -70,14 +71,14 @@ export async function submitLetter(
       // Double opt-in: nothing is planned or queued until the writer confirms their address.
       const plans = Object.fromEntries(draft.recipients.map((t) => [t, { state: 'unconfirmed' as const }]));
       created = await deps.letters.create(campaign, draft, plans, letterId, meta);
-      await together(
-        deps.requestConfirmation(campaign.slug, letterId, campaign.confirmWriters.expireDays),
-        deps.guard.completeAdmission(letterId, submission, created.token),
-      );
+      await deps.guard.completeAdmission(admitted, created.token);
+      await deps.requestConfirmation(campaign.slug, letterId, campaign.confirmWriters.expireDays);
     } else {
       const plans = await deps.planner.plan(campaign, draft.recipients);
       created = await deps.letters.create(campaign, draft, Object.fromEntries(plans.map((p) => [p.targetId, p])), letterId, meta);
-      await together(deps.scheduler.schedule(campaign.slug, letterId, plans), deps.guard.completeAdmission(letterId, submission, created.token));
+      // Its claims checked before any job is queued: a letter overtaken while stored is discarded unsent.
+      await deps.guard.completeAdmission(admitted, created.token);
+      await deps.scheduler.schedule(campaign.slug, letterId, plans);
     }
     return { kind: 'accepted', ...created };
   } catch (err) {
@@ -101,14 +102,4 @@ export async function earlierSubmission(deps: Pick<SubmissionDeps, 'guard'>, dra
   } catch (err) {
     throw new SubmissionUnavailableError(err);
   }
-}
-
-/**
- * Waits for both (queueing the letter and recording the form's outcome need not wait for each other),
- * then rejects with the first failure: the clean-up must not start while the other is still writing.
- */
-async function together(a: Promise<unknown>, b: Promise<unknown> | undefined | ''): Promise<void> {
-  const [x, y] = await Promise.allSettled([a, b]);
-  if (x.status === 'rejected') throw x.reason;
-  if (y.status === 'rejected') throw y.reason;
 }

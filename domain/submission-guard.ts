@@ -72,6 +72,18 @@ redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
 if ARGV[1] == '1' then redis.call('SET', KEYS[1], 'pending', 'PX', ARGV[3]) end
 return {'new'}
 `;
+// KEYS: 1 the letter's "admitting" marker, 2 the supporter's hash of claims, 3 the submission's key (the
+// marker again when there is none). ARGV: 1 letter id, 2 '1' when a submission is recorded, 3 its
+// encrypted status token, 4.. the letter's recipient ids. Returns {1} when the letter still holds every
+// claim (the marker dropped, the submission recorded), {0} when one was taken over (nothing changed).
+const COMPLETE_LUA = `
+for i = 4, #ARGV do
+  if redis.call('HGET', KEYS[2], ARGV[i]) ~= ARGV[1] then return {0} end
+end
+redis.call('DEL', KEYS[1])
+if ARGV[2] == '1' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ${DAY_SECONDS}) end
+return {1}
+`;
 // KEYS: 1 the supporter's hash of claims. ARGV: 1 letter id, 2.. recipient ids to release if this letter holds them.
 const RELEASE_LUA = `
 for i = 2, #ARGV do
@@ -110,6 +122,14 @@ export type SubmissionState =
   | { kind: 'repeat'; token: string }
   /** A request is handling it right now (or died doing so, until the grace period is over). */
   | { kind: 'in-progress' };
+
+/** The letter's claims were taken over while it was being stored (its request stalled past the grace period). */
+export class AdmissionOvertakenError extends Error {
+  override name = 'AdmissionOvertakenError';
+  constructor() {
+    super("the letter's recipient claims were taken over by another letter while it was being stored");
+  }
+}
 
 /** A form's one-time id and the digest of the letter it carried (letterDigest): the same id with the same letter is a repeat. */
 export interface FormSubmission {
@@ -168,6 +188,7 @@ type Command = (...args: (string | number)[]) => Promise<string[]>;
 export class SubmissionGuard {
   private readonly admitCmd: Command;
   private readonly releaseCmd: Command;
+  private readonly completeCmd: Command;
 
   /**
    * `graceMs`: how long an admitted letter's claims and its form's "in progress" hold before the letter is
@@ -182,12 +203,14 @@ export class SubmissionGuard {
     for (const [name, lua] of [
       ['appealLettersAdmit', ADMIT_LUA],
       ['appealLettersRelease', RELEASE_LUA],
+      ['appealLettersCompleteAdmission', COMPLETE_LUA],
     ] as const) {
       if (!(name in redis)) redis.defineCommand(name, { lua });
     }
     const r = redis as unknown as Record<string, Command>;
     this.admitCmd = r.appealLettersAdmit!.bind(redis);
     this.releaseCmd = r.appealLettersRelease!.bind(redis);
+    this.completeCmd = r.appealLettersCompleteAdmission!.bind(redis);
   }
 
   /**
@@ -277,16 +300,18 @@ export class SubmissionGuard {
   }
 
   /**
-   * Once the letter is stored: drops its "admitting" marker (the stored letter now holds its claims) and
-   * records the status token the submission (id and letter), if any, produced (encrypted, for one day).
-   * Rejects when Redis does.
+   * Once the letter is stored, before its jobs are queued: checks that the letter still holds every claim
+   * it made (a request stalled past the grace period may have been overtaken by another letter to the same
+   * recipient), then drops its "admitting" marker (the stored letter now holds its claims) and records the
+   * status token the submission, if any, produced (encrypted, for one day). Rejects with
+   * AdmissionOvertakenError when a claim was taken over (the caller discards the letter), or when Redis fails.
    */
-  async completeAdmission(letterId: string, submission: FormSubmission | undefined, token: string): Promise<void> {
-    const multi = this.redis.multi().del(this.keys.admitting(letterId));
-    if (submission) multi.set(this.submissionKey(submission), encrypt(token, submission.id), 'EX', DAY_SECONDS);
-    const results = await multi.exec();
-    const failed = results?.find(([err]) => err);
-    if (!results || failed) throw failed?.[0] ?? new Error('the admission could not be completed');
+  async completeAdmission(req: Pick<AdmissionRequest, 'campaign' | 'email' | 'targetIds' | 'letterId' | 'submission'>, token: string): Promise<void> {
+    const marker = this.keys.admitting(req.letterId);
+    const keys = [marker, this.keys.writer(req.campaign, supporterHash(req.email)), req.submission ? this.submissionKey(req.submission) : marker];
+    const value = req.submission ? encrypt(token, req.submission.id) : '';
+    const [held] = await this.completeCmd(keys.length, ...keys, req.letterId, req.submission ? '1' : '0', value, ...req.targetIds);
+    if (Number(held) !== 1) throw new AdmissionOvertakenError();
   }
 
   /** Gives a submission (id and letter) back after the letter could not be accepted, so the supporter can try again. Rejects when Redis does. */

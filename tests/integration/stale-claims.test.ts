@@ -93,6 +93,28 @@ describe('a request that died between claiming a recipient and storing its lette
     expect(Object.values(counts.byTarget['embassy-de'] ?? {}).reduce((a, b) => a + b, 0)).toBe(1);
   });
 
+  it('when a request stalls past the grace period and another letter to the same recipient is accepted meanwhile, then the stalled letter is discarded unsent: one letter to that recipient', async () => {
+    const email = 'stalled@example.net';
+    let storing!: () => void;
+    const gate = new Promise<void>((r) => (storing = r));
+    const create = h.letters.create.bind(h.letters);
+    vi.spyOn(h.letters, 'create').mockImplementationOnce(async (...args) => {
+      await gate;
+      return create(...args);
+    });
+    const first = submitLetter(h.deps, campaign(), draft(email, { recipients: ['embassy-ca'] }), 'stalled-submission-0001');
+    await sleep(GRACE_MS + 300);
+    const second = await submitLetter(h.deps, campaign(), draft(email, { recipients: ['embassy-ca'], body: 'Written again after the first seemed lost.' }));
+    expect(second.kind).toBe('accepted');
+    storing();
+    await expect(first).rejects.toBeInstanceOf(SubmissionUnavailableError);
+    const counts = await h.log.counts(SHIPPED_CAMPAIGN);
+    expect(Object.values(counts.byTarget['embassy-ca'] ?? {}).reduce((a, b) => a + b, 0)).toBe(1);
+    // No job was queued for the stalled letter: only the second one's.
+    const jobs = await h.queue.getJobs(['waiting', 'delayed', 'prioritized']);
+    expect(jobs.filter((j) => (j.data as { t?: string }).t === 'embassy-ca')).toHaveLength(1);
+  });
+
   it('when a letter is stored, then its claims rest on the letter alone: nothing of the admission is left in Redis', async () => {
     const result = await submitLetter(h.deps, campaign(), draft('stored@example.net', { recipients: ['embassy-au'] }), 'stored-submission-00001');
     expect(result.kind).toBe('accepted');
