@@ -83,10 +83,16 @@ export function splitIntoParts(entries: readonly DigestEntry[], maxBytes: number
   return groups.map((g, i) => ({ part: i + 1, parts: groups.length, entries: g }));
 }
 
-/** A part recorded as sent (in keys.digestParts under its number): the provider's message id and the letters it carried. */
-const sentPartSchema = z.object({ m: z.string(), l: z.array(z.string()) });
-/** A part recorded just before it is handed to the provider (under inFlightField): the letters it carries. */
-const inFlightPartSchema = z.object({ l: z.array(z.string()) });
+/**
+ * A part recorded as sent (in keys.digestParts under its number): the provider's message id, the letters it carried,
+ * d: 1 when it may have reached the official twice (sent again after an unanswered attempt), t when it was recorded (ms).
+ */
+const sentPartSchema = z.object({ m: z.string(), l: z.array(z.string()), d: z.literal(1).optional(), t: z.number().optional() });
+/** A part recorded just before it is handed to the provider (under inFlightField): the letters it carries, and when (ms). */
+const inFlightPartSchema = z.object({ l: z.array(z.string()), t: z.number().optional() });
+
+/** How long after a part is marked being sent (or recorded sent) the provider's events for it may still be early. */
+export const DIGEST_PART_SETTLE_MS = 3_600_000;
 
 /**
  * The field of keys.digestParts that marks a part as being sent: written before the send, removed once the
@@ -96,9 +102,36 @@ export function inFlightField(part: number | string): string {
   return `${part}:sending`;
 }
 
-/** One run's recorded parts: those sent, and those whose send may or may not have reached the provider. */
+/** The JSON of a part's being-sent mark (see inFlightField): its letters and the time (ms) it was written. */
+export function inFlightRecord(letterIds: readonly string[], at: number): string {
+  return JSON.stringify({ l: letterIds, t: at });
+}
+
+/** The JSON of a part's sent record: message id, letters, when (ms), and d: 1 when it may have gone twice. */
+export function sentRecord(messageId: string, letterIds: readonly string[], at: number, maybeTwice: boolean): string {
+  return JSON.stringify({ m: messageId, l: letterIds, t: at, ...(maybeTwice ? { d: 1 } : {}) });
+}
+
+/**
+ * The time (ms) a being-sent mark or sent record was written, or undefined when it is not one or has no time
+ * (written before records carried one). Never throws.
+ */
+export function recordedAt(raw: string | null | undefined): number | undefined {
+  if (!raw) return undefined;
+  try {
+    const t = (JSON.parse(raw) as { t?: unknown } | null)?.t;
+    return typeof t === 'number' && Number.isFinite(t) ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One run's recorded parts: those sent (maybeTwice when they may have reached the official twice), and those
+ * whose send may or may not have reached the provider.
+ */
 export interface RecordedDigestParts {
-  sent: { part: number; messageId: string; letterIds: string[] }[];
+  sent: { part: number; messageId: string; letterIds: string[]; maybeTwice: boolean }[];
   inFlight: { part: number; letterIds: string[] }[];
 }
 
@@ -113,7 +146,7 @@ export function readDigestParts(hash: Record<string, string>): RecordedDigestPar
       continue;
     }
     const sent = /^\d+$/.test(field) ? sentPartSchema.safeParse(value) : undefined;
-    if (sent?.success) out.sent.push({ part: Number(field), messageId: sent.data.m, letterIds: sent.data.l });
+    if (sent?.success) out.sent.push({ part: Number(field), messageId: sent.data.m, letterIds: sent.data.l, maybeTwice: sent.data.d === 1 });
     const sending = /^\d+:sending$/.test(field) ? inFlightPartSchema.safeParse(value) : undefined;
     if (sending?.success) out.inFlight.push({ part: Number.parseInt(field, 10), letterIds: sending.data.l });
   }

@@ -46,6 +46,11 @@ export interface RedisKeys {
   digestPending(campaign: string, targetId: string): string;
   /** Hash: the parts of one digest run already sent (part number to message id and letter ids), and `<n>:sending` to the letters of a part being sent. */
   digestParts(campaign: string, targetId: string, period: string): string;
+  /**
+   * Set: letters of a recipient's digest that may already have reached the official (a part carrying them was handed
+   * to the provider without a clear answer); whichever run sends them next flags them as possibly arriving twice.
+   */
+  digestMaybeSent(campaign: string, targetId: string): string;
   /** String: a form submission already handled (by the hash of its one-time id). */
   submission(hash: string): string;
   /** Hash: the letters a supporter (by the hash of their email) wrote in a campaign, by recipient id (one letter per recipient). */
@@ -93,6 +98,7 @@ export function redisKeys(prefix: string): RedisKeys {
     orphanSweepFailedCursor: () => `${p}:orphan-sweep:failed-cursor`,
     digestPending: (campaign, target) => `${p}:campaign:${campaign}:digest:${target}:pending`,
     digestParts: (campaign, target, period) => `${p}:campaign:${campaign}:digest:${target}:${period}:parts`,
+    digestMaybeSent: (campaign, target) => `${p}:campaign:${campaign}:digest:${target}:maybe-sent`,
     submission: (hash) => `${p}:submission:${hash}`,
     adminSession: (hash) => `${p}:admin-session:${hash}`,
     confirm: (hash) => `${p}:confirm:${hash}`,

@@ -4,10 +4,17 @@ import { registryOf } from '../../domain/campaign.js';
 import { readDashboard } from '../../domain/campaign-dashboard.js';
 import { systemClock } from '../../domain/clock.js';
 import { fixtureCampaign } from '../support/campaign-fixture.js';
-import { SendError } from '../../jobs/transports/mail-transport.js';
+import type { Job } from 'bullmq';
+import { APP_ROOT } from '../../domain/app-root.js';
+import { createDigestRenderer } from '../../domain/digest.js';
+import type { DeliveryLog } from '../../domain/delivery-log.js';
+import type { DigestJob } from '../../jobs/delivery-queue.js';
+import { createSendDigestProcessor } from '../../jobs/send-digest.js';
+import { emailTemplatesDir } from '../../jobs/worker.js';
+import { SendError, type MailTransport } from '../../jobs/transports/mail-transport.js';
 import { createSendGridTransport } from '../../jobs/transports/sendgrid-transport.js';
 import { startFakeSendGrid } from '../support/fake-sendgrid.js';
-import { createHarness, eventually, expectStatus, type Harness, postLetter, validForm } from '../support/harness.js';
+import { createHarness, eventually, expectStatus, type Harness, postLetter, silentLogger, validForm } from '../support/harness.js';
 import { recordingTransport, type RecordingTransport } from '../support/recording-transport.js';
 
 // A recipient in digest mode gets the letters of a period in one email (or a few parts), with a summary.
@@ -148,6 +155,8 @@ describe('a digest whose second part fails', () => {
     for (const id of ids) {
       const r = (await h.log.get(id, 'prison'))!;
       expect(r.state).toBe('sent');
+      // The failed attempt was clearly refused: nothing may arrive twice.
+      expect(r.possibleDuplicate).toBeUndefined();
       const carrying = mail.sends.find((s) => s.messageId === r.messageId)!;
       expect(carrying).toBeDefined();
       const letter = (await h.letters.get(id))!;
@@ -260,5 +269,127 @@ describe('a digest sent with a key SendGrid refuses', () => {
     expect(await s.h.t.redis.zcard(s.h.t.keys.digestPending(campaign.slug, 'prison'))).toBe(1);
     const job = (await s.h.queue.getJobs(['delayed', 'failed', 'wait'])).find((j) => j.name === 'digest')!;
     expect(await job.getState()).toBe('delayed');
+  });
+});
+
+/**
+ * The digest processor on a harness's Redis, run by hand (each call one BullMQ attempt), with the given
+ * transport and delivery log, so a test can interrupt an attempt where a dying worker would.
+ */
+function digestByHand(h: Harness, transport: MailTransport, log: DeliveryLog = h.log) {
+  const processor = createSendDigestProcessor({
+    redis: h.t.redis,
+    keys: h.t.keys,
+    campaigns,
+    letters: h.letters,
+    log,
+    control: h.control,
+    planner: h.deps.planner,
+    scheduler: h.deps.scheduler,
+    transport,
+    digests: createDigestRenderer(emailTemplatesDir(APP_ROOT), { mailFrom: h.config.mail.from, publicUrl: h.config.publicUrl }),
+    maxPartBytes: 40_000,
+    clock: systemClock,
+    logger: silentLogger,
+  });
+  /** One attempt of the digest job `job` (its data and timestamp, which names its run). */
+  return (job: { data: DigestJob; timestamp: number }) => processor({ ...job, moveToDelayed: async () => undefined } as unknown as Job<DigestJob>);
+}
+
+/** A transport whose first `n` sends may have reached the provider but got no answer (a timeout). */
+function unansweredFirst(n: number, mail: RecordingTransport): MailTransport {
+  let calls = 0;
+  return {
+    ...mail,
+    send: (email) =>
+      ++calls <= n ? Promise.reject(new SendError('transient', 'timed out waiting for the provider', undefined, undefined, true)) : mail.send(email),
+  };
+}
+
+describe('a digest part whose answer is lost, then whose job is interrupted', () => {
+  let h: Harness;
+  beforeAll(() => {
+    h = createHarness('digest-flags', { campaigns, env: { PACING: 'on', DIGEST_MAX_BYTES: '40000' } });
+  });
+  afterAll(() => h.close());
+
+  const write = async (email: string, body: string) => {
+    const res = await expectStatus(postLetter(h.app, campaign.slug, validForm({ email, recipients: ['prison'], body })), 303);
+    return (await h.letters.findByToken(/\/letters\/([^/]+)\/sent/.exec(res.headers.location!)![1]!))!;
+  };
+  const digestJob = async () => {
+    const job = (await h.queue.getDelayed()).find((j) => j.name === 'digest')!;
+    const data = { ...(job.data as DigestJob) };
+    await job.remove();
+    return { data, timestamp: job.timestamp };
+  };
+  const flagged = async (letterId: string) => {
+    const r = (await h.log.get(letterId, 'prison'))!;
+    return { state: r.state, possibleDuplicate: r.possibleDuplicate ?? false, mayArriveTwice: r.note?.includes('may arrive twice') ?? false };
+  };
+
+  it("when the attempt that sent the part again stops before marking its letters sent, then the next attempt still flags the official's letters as possibly arriving twice", async () => {
+    const a = await write('flag-a@example.net', 'Flag letter from Ana.');
+    const b = await write('flag-b@example.net', 'Flag letter from Bea.');
+    const job = await digestJob();
+    const mail = recordingTransport();
+    // The second attempt records the part, then loses Redis while marking its first letter sent.
+    let interrupt = false;
+    const log = Object.create(h.log) as DeliveryLog;
+    log.apply = async (...args: Parameters<DeliveryLog['apply']>) => {
+      if (interrupt && args[3] === 'digest-sent') {
+        interrupt = false;
+        throw new Error('Connection is closed.');
+      }
+      return h.log.apply(...args);
+    };
+    const attempt = digestByHand(h, unansweredFirst(1, mail), log);
+    await expect(attempt(job)).rejects.toThrow('timed out');
+    interrupt = true;
+    await expect(attempt(job)).rejects.toThrow('Connection is closed.');
+    expect(mail.sends).toHaveLength(1);
+    await attempt(job);
+    expect(mail.sends).toHaveLength(1);
+    for (const id of [a, b]) expect(await flagged(id)).toEqual({ state: 'sent', possibleDuplicate: true, mayArriveTwice: true });
+  });
+
+  it('when a part sent once stops before its letters are all marked sent, then the next attempt marks them sent without a "may arrive twice" flag', async () => {
+    const a = await write('once-a@example.net', 'Once letter from Ana.');
+    const b = await write('once-b@example.net', 'Once letter from Bea.');
+    const job = await digestJob();
+    const mail = recordingTransport();
+    let interrupt = true;
+    const log = Object.create(h.log) as DeliveryLog;
+    log.apply = async (...args: Parameters<DeliveryLog['apply']>) => {
+      if (interrupt && args[3] === 'digest-sent' && args[1] === b) {
+        interrupt = false;
+        throw new Error('Connection is closed.');
+      }
+      return h.log.apply(...args);
+    };
+    const attempt = digestByHand(h, mail, log);
+    await expect(attempt(job)).rejects.toThrow('Connection is closed.');
+    await attempt(job);
+    expect(mail.sends).toHaveLength(1);
+    for (const id of [a, b]) expect(await flagged(id)).toEqual({ state: 'sent', possibleDuplicate: false, mayArriveTwice: false });
+  });
+
+  it('when every attempt of a digest job goes unanswered, then the next digest sends its letters flagged as possibly arriving twice, and a newer letter unflagged', async () => {
+    const a = await write('gaveup-a@example.net', 'Gave-up letter from Ana.');
+    const first = await digestJob();
+    const mail = recordingTransport();
+    // The job's attempts all time out (the provider may have taken each), then BullMQ gives up on it.
+    const attempt = digestByHand(h, unansweredFirst(4, mail));
+    for (let i = 0; i < 4; i++) await expect(attempt(first)).rejects.toThrow('timed out');
+    expect((await h.log.get(a, 'prison'))!.state).toBe('in-digest');
+
+    const b = await write('gaveup-b@example.net', 'Newer letter from Bea.');
+    // The next digest job (a new run) sends both letters.
+    await attempt({ ...(await digestJob()), timestamp: first.timestamp + 1 });
+    expect(mail.sends).toHaveLength(1);
+    expect(mail.sends[0]!.email.text).toContain('Gave-up letter from Ana.');
+    expect(mail.sends[0]!.email.text).toContain('Newer letter from Bea.');
+    expect(await flagged(a)).toEqual({ state: 'sent', possibleDuplicate: true, mayArriveTwice: true });
+    expect(await flagged(b)).toEqual({ state: 'sent', possibleDuplicate: false, mayArriveTwice: false });
   });
 });
