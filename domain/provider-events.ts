@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { CampaignRegistry } from './campaign.js';
-import type { DeliveryLog } from './delivery-log.js';
-import { inFlightField } from './digest.js';
+import { systemClock, type Clock } from './clock.js';
+import { parseDelivery, type DeliveryLog } from './delivery-log.js';
+import { DIGEST_PART_SETTLE_MS, inFlightField, recordedAt } from './digest.js';
 import type { DeliveryEvent } from './delivery-states.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { HoldKind, SendingControl } from './sending-control.js';
@@ -84,7 +85,7 @@ export function effectOf(e: ProviderEvent): ProviderEventEffect | undefined {
   }
 }
 
-/** One sent part of a digest, as stored in keys.digestParts: the message id and the letters it carried. */
+/** One sent part of a digest, as stored in keys.digestParts: the message id and the letters it carried (other fields ignored). */
 const digestPartSchema = z.object({ m: z.string(), l: z.array(ourId) });
 
 export interface ProviderEventDeps {
@@ -93,6 +94,8 @@ export interface ProviderEventDeps {
   campaigns: CampaignRegistry;
   redis: Redis;
   keys: RedisKeys;
+  /** Tells whether a digest part is still settling (see DIGEST_PART_SETTLE_MS); the system clock when not given. */
+  clock?: Clock;
 }
 
 /** What a batch did. `moved` counts deliveries whose state changed (one digest event may move many). */
@@ -105,7 +108,9 @@ export interface ProviderEventCounts {
   ignored: number;
   /**
    * Events for a digest part that is being sent but not yet recorded (the provider answered before we
-   * wrote it down): not applied and not remembered, so that the provider's retry of the batch applies them.
+   * wrote it down), or recorded while its letters are not yet all marked sent: not applied and not
+   * remembered, so that the provider's retry of the batch applies them. Only within DIGEST_PART_SETTLE_MS
+   * of the mark or record: after that (its job died) the event is applied, or ignored for an unrecorded part.
    */
   notYet: number;
   moved: number;
@@ -114,8 +119,8 @@ export interface ProviderEventCounts {
 /**
  * Applies a batch of SendGrid events (the parsed JSON array, unvalidated), each at most once by its
  * sg_event_id. A transition the table refuses (e.g. "delivered" after "bounced") or a letter that no
- * longer exists is skipped quietly. An event for a digest part still being recorded counts as `notYet`
- * (the caller should ask for a retry). Rejects when Redis fails; the event that failed is then forgotten,
+ * longer exists is skipped quietly. An event for a digest part still being recorded (for at most an hour)
+ * counts as `notYet` (the caller should ask for a retry). Rejects when Redis fails; the event that failed is then forgotten,
  * so SendGrid's retry applies it.
  */
 export async function applyProviderEvents(deps: ProviderEventDeps, events: readonly unknown[]): Promise<ProviderEventCounts> {
@@ -171,20 +176,37 @@ export async function applyProviderEvents(deps: ProviderEventDeps, events: reado
 }
 
 /**
- * The letters an event is about; 'not-yet' for a digest part being sent whose record is not written yet
- * (see jobs/send-digest.ts), undefined for a digest part we have no record of.
+ * The letters an event is about; 'not-yet' for a digest part being sent whose record is not written yet, or
+ * recorded with letters still "in-digest" (see jobs/send-digest.ts), while it is settling; undefined for a
+ * digest part we have no record of, or only a stale being-sent mark (a mark without a time counts as stale).
  */
 async function lettersOf(deps: ProviderEventDeps, subject: ProviderEventSubject): Promise<string[] | 'not-yet' | undefined> {
   if (subject.kind === 'letter') return [subject.letter];
   const key = deps.keys.digestParts(subject.campaign, subject.target, subject.digest);
   const [raw, sending] = await deps.redis.hmget(key, subject.part, inFlightField(subject.part));
-  if (!raw) return sending ? 'not-yet' : undefined;
+  const now = (deps.clock ?? systemClock).now();
+  const settling = (at: number | undefined) => at !== undefined && now - at < DIGEST_PART_SETTLE_MS;
+  if (!raw) return settling(recordedAt(sending)) ? 'not-yet' : undefined;
+  let letterIds: string[];
   try {
     const part = digestPartSchema.safeParse(JSON.parse(raw));
-    return part.success ? part.data.l : undefined;
+    if (!part.success) return undefined;
+    letterIds = part.data.l;
   } catch {
     return undefined;
   }
+  // Recorded, but the job may still be marking its letters sent (with the message id): an event applied to
+  // a letter still "in-digest" would leave it without them. One round trip for the part's letters.
+  if (settling(recordedAt(raw)) && letterIds.length) {
+    const pipeline = deps.redis.pipeline();
+    for (const id of letterIds) pipeline.hget(deps.keys.letter(id), `d:${subject.target}`);
+    const records = (await pipeline.exec()) ?? [];
+    for (const [err, value] of records) {
+      if (err) throw err;
+      if (typeof value === 'string' && parseDelivery(value)?.state === 'in-digest') return 'not-yet';
+    }
+  }
+  return letterIds;
 }
 
 /** The replies of a transaction; rejects if it was aborted or a command failed. */

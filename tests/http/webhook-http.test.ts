@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inFlightField } from '../../domain/digest.js';
+import { inFlightField, inFlightRecord, sentRecord } from '../../domain/digest.js';
 import { createHarness, expectStatus, type Harness, postLetter, SHIPPED_CAMPAIGN, validForm } from '../support/harness.js';
 
 // SendGrid's key pair; the public half configured as SendGrid shows it (base64 DER SPKI).
@@ -170,48 +170,80 @@ describe('the SendGrid event webhook', () => {
     await postEvents([{ ...event, sg_event_id: randomUUID(), part: '2' }]).expect(200, { applied: 0, duplicates: 0, ignored: 1 });
   });
 
-  it('when SendGrid reports a digest bounced before its letters are recorded sent, then it is asked again and the bounce is recorded', async () => {
-    const inDigest = async (email: string) => {
-      const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email, recipients: ['gd-womens-prison'] })), 303);
-      const token = /^\/letters\/([A-Za-z0-9_-]{48})\/sent$/.exec(res.headers.location ?? '')![1]!;
-      const letterId = (await h.letters.findByToken(token))!;
-      expect(await stateOf(letterId, 'gd-womens-prison')).toBe('in-digest');
-      return { token, letterId };
-    };
+  /** A letter to the digest-mode recipient, waiting in its digest. */
+  const inDigest = async (email: string) => {
+    const res = await expectStatus(postLetter(h.app, SHIPPED_CAMPAIGN, validForm({ email, recipients: ['gd-womens-prison'] })), 303);
+    const token = /^\/letters\/([A-Za-z0-9_-]{48})\/sent$/.exec(res.headers.location ?? '')![1]!;
+    const letterId = (await h.letters.findByToken(token))!;
+    expect(await stateOf(letterId, 'gd-womens-prison')).toBe('in-digest');
+    return { token, letterId };
+  };
+  /** A SendGrid event for part 1 of digest run `run` to the digest-mode recipient. */
+  const digestEvent = (run: string, fields: Record<string, unknown>) => ({
+    sg_event_id: randomUUID(),
+    sg_message_id: `digest-${run}.filter0001`,
+    timestamp: nowSeconds(),
+    campaign: SHIPPED_CAMPAIGN,
+    target: 'gd-womens-prison',
+    digest: run,
+    part: '1',
+    ...fields,
+  });
+
+  it('when SendGrid reports a digest bounced before its letters are recorded sent, then it is asked again until they are, and the bounce is recorded', async () => {
     const a = await inDigest('early-a@example.net');
     const b = await inDigest('early-b@example.net');
     // The digest job has handed the part to SendGrid and not yet written down its answer.
     const run = '2026-01-06-r1767686400000';
     const partsKey = h.t.keys.digestParts(SHIPPED_CAMPAIGN, 'gd-womens-prison', run);
-    await h.t.redis.hset(partsKey, inFlightField(1), JSON.stringify({ l: [a.letterId, b.letterId] }));
+    await h.t.redis.hset(partsKey, inFlightField(1), inFlightRecord([a.letterId, b.letterId], Date.now()));
     const reason = '550 5.1.1 mailbox unavailable';
-    const event = {
-      event: 'bounce',
-      type: 'bounce',
-      reason,
-      sg_event_id: randomUUID(),
-      sg_message_id: 'digest-early.filter0001',
-      timestamp: nowSeconds(),
-      campaign: SHIPPED_CAMPAIGN,
-      target: 'gd-womens-prison',
-      digest: run,
-      part: '1',
-    };
+    const event = digestEvent(run, { event: 'bounce', type: 'bounce', reason });
     // Not a 2xx, so SendGrid sends the batch again later.
     const early = await postEvents([event]).expect(503);
     expect(early.body).toMatchObject({ applied: 0, notYet: 1 });
     expect(await stateOf(a.letterId, 'gd-womens-prison')).toBe('in-digest');
 
-    // The part is now recorded; its letters are still being marked sent when SendGrid tries again.
-    await h.t.redis.hset(partsKey, '1', JSON.stringify({ m: 'digest-early', l: [a.letterId, b.letterId] }));
+    // The part is now recorded; its letters are still being marked sent when SendGrid tries again: again later.
+    await h.t.redis.hset(partsKey, '1', sentRecord('digest-early', [a.letterId, b.letterId], Date.now(), false));
+    await h.log.apply(SHIPPED_CAMPAIGN, a.letterId, 'gd-womens-prison', 'digest-sent', { messageId: 'digest-early', due: 0 });
+    await postEvents([event]).expect(503);
+    expect(await stateOf(a.letterId, 'gd-womens-prison')).toBe('sent');
+    await h.log.apply(SHIPPED_CAMPAIGN, b.letterId, 'gd-womens-prison', 'digest-sent', { messageId: 'digest-early', due: 0 });
+
     await postEvents([event]).expect(200, { applied: 1, duplicates: 0, ignored: 0 });
     for (const { letterId } of [a, b]) {
       const record = (await h.log.get(letterId, 'gd-womens-prison'))!;
       expect(record.state).toBe('bounced');
       expect(record.error).toBe(reason);
+      // Marked sent first, so the campaign sees which email carried it.
+      expect(record.messageId).toBe('digest-early');
+      expect(record.history.map((x) => x.state)).toContain('sent');
     }
     const page = await request(h.app).get(`/letters/${a.token}`).expect(200);
     expect(page.text).toContain('<span class="badge badge-bounced">Bounced</span>');
+  });
+
+  it('when a digest part was left marked as being sent hours ago (its job gave up), then its events are ignored with 200, not asked again', async () => {
+    const a = await inDigest('stale-mark@example.net');
+    const run = '2026-01-07-r1767772800000';
+    const partsKey = h.t.keys.digestParts(SHIPPED_CAMPAIGN, 'gd-womens-prison', run);
+    await h.t.redis.hset(partsKey, inFlightField(1), inFlightRecord([a.letterId], Date.now() - 2 * 3_600_000));
+    await postEvents([digestEvent(run, { event: 'delivered' }), letterEvent('no-such-letter', 'gz-psb', { event: 'open' })]).expect(200, {
+      applied: 0,
+      duplicates: 0,
+      ignored: 2,
+    });
+    expect(await stateOf(a.letterId, 'gd-womens-prison')).toBe('in-digest');
+  });
+
+  it('when a digest part was recorded hours ago but its letters were never marked sent, then its events apply at once', async () => {
+    const a = await inDigest('stale-record@example.net');
+    const run = '2026-01-08-r1767859200000';
+    const partsKey = h.t.keys.digestParts(SHIPPED_CAMPAIGN, 'gd-womens-prison', run);
+    await h.t.redis.hset(partsKey, '1', sentRecord('digest-stale', [a.letterId], Date.now() - 2 * 3_600_000, false));
+    await postEvents([digestEvent(run, { event: 'delivered' })]).expect(200, { applied: 1, duplicates: 0, ignored: 0 });
+    expect(await stateOf(a.letterId, 'gd-womens-prison')).toBe('delivered');
   });
 
   it('when events are not ours, name an unknown campaign or recipient, or are opens and clicks, then they are ignored', async () => {
