@@ -43,6 +43,18 @@ function crashAfterAdmission(): void {
   vi.spyOn(h.deps.guard, 'abandonSubmission').mockRejectedValueOnce(lost);
 }
 
+/** Holds the next letter's storing back until the returned function is called (a request stalled between its claims and its letter). */
+function holdBackStoring(): () => void {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const create = h.letters.create.bind(h.letters);
+  vi.spyOn(h.letters, 'create').mockImplementationOnce(async (...args) => {
+    await gate;
+    return create(...args);
+  });
+  return release;
+}
+
 describe('a request that died between claiming a recipient and storing its letter', () => {
   it('when the grace period has passed, then the same page sent again makes the letter, to that recipient', async () => {
     crashAfterAdmission();
@@ -75,13 +87,7 @@ describe('a request that died between claiming a recipient and storing its lette
 
   it('when the first request is still storing its letter, then a second letter to that recipient is refused and only the first is kept', async () => {
     const email = 'slow@example.net';
-    let storing!: () => void;
-    const gate = new Promise<void>((r) => (storing = r));
-    const create = h.letters.create.bind(h.letters);
-    vi.spyOn(h.letters, 'create').mockImplementationOnce(async (...args) => {
-      await gate;
-      return create(...args);
-    });
+    const storing = holdBackStoring();
     const first = submitLetter(h.deps, campaign(), draft(email, { recipients: ['embassy-de'] }), 'slow-submission-000001');
     await sleep(GRACE_MS / 2);
 
@@ -95,13 +101,7 @@ describe('a request that died between claiming a recipient and storing its lette
 
   it('when a request stalls past the grace period and another letter to the same recipient is accepted meanwhile, then the stalled letter is discarded unsent: one letter to that recipient', async () => {
     const email = 'stalled@example.net';
-    let storing!: () => void;
-    const gate = new Promise<void>((r) => (storing = r));
-    const create = h.letters.create.bind(h.letters);
-    vi.spyOn(h.letters, 'create').mockImplementationOnce(async (...args) => {
-      await gate;
-      return create(...args);
-    });
+    const storing = holdBackStoring();
     const first = submitLetter(h.deps, campaign(), draft(email, { recipients: ['embassy-ca'] }), 'stalled-submission-0001');
     await sleep(GRACE_MS + 300);
     const second = await submitLetter(h.deps, campaign(), draft(email, { recipients: ['embassy-ca'], body: 'Written again after the first seemed lost.' }));
