@@ -94,6 +94,8 @@ export const SENT_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'deliver
 
 /** States of letters still to be sent (for the forecast and the queue view). */
 export const PENDING_STATES: ReadonlySet<DeliveryState> = new Set(['unconfirmed', 'queued', 'waiting', 'in-digest', 'held', 'sending', 'retrying']);
+/** Pending states a "deliver" job acts on (sends, or puts back until due); in any other a job for the delivery does nothing. */
+export const DELIVER_JOB_STATES: ReadonlySet<DeliveryState> = new Set(['queued', 'waiting', 'retrying', 'sending']);
 
 /** What withdrawing a letter makes of one copy: cancelled, already with the provider, being sent right now, or never sent (failed). */
 export type WithdrawnCopy = 'cancelled' | 'sent' | 'in-flight' | 'not-sent';

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CampaignRegistry } from '../domain/campaign.js';
 import type { Clock } from '../domain/clock.js';
 import type { DeliveryLog } from '../domain/delivery-log.js';
+import { DELIVER_JOB_STATES } from '../domain/delivery-states.js';
 import type { LetterEmailInput, OutgoingEmail } from '../domain/letter-email.js';
 import type { LetterStore } from '../domain/letter-store.js';
 import { intervalMs, isOpen, localDay, nextDayOpening, openAt } from '../domain/pacing.js';
@@ -85,7 +86,7 @@ export function createDeliverLetterProcessor(deps: DeliverLetterDeps): (job: Job
       // Queued a moment before its writer's confirmation was recorded (letter-confirmation.ts): look again shortly.
       return waitUntil(deps.clock.now() + 5000);
     }
-    if (state !== 'queued' && state !== 'waiting' && state !== 'retrying' && state !== 'sending') {
+    if (!DELIVER_JOB_STATES.has(state)) {
       return { skipped: `delivery is ${state}${delivery.record.messageId ? ` (${delivery.record.messageId})` : ''}` };
     }
     if (state === 'sending' && deps.clock.now() - delivery.record.changedAt < deps.takeOverAfterMs) {

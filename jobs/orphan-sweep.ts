@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { CampaignRegistry } from '../domain/campaign.js';
 import type { Clock } from '../domain/clock.js';
 import type { DeliveryLog } from '../domain/delivery-log.js';
+import { DELIVER_JOB_STATES } from '../domain/delivery-states.js';
 import type { LetterStore, StoredLetter } from '../domain/letter-store.js';
 import type { RedisKeys } from '../domain/redis-keys.js';
 import {
@@ -223,9 +224,6 @@ async function lostJob(
   return { ...job!, opts: { ...job!.opts, jobId: ids[next]! } };
 }
 
-/** States in which a delivery is still to be sent by a "deliver" job of its own. */
-const PENDING = new Set(['queued', 'waiting', 'retrying', 'sending']);
-
 /**
  * Failed jobs are looked at once they have been failed this long: a worker takes the time it fails a
  * job before Redis files it, so a job filed late (a worker's clock behind, or its command held while
@@ -275,7 +273,7 @@ async function sweepFailedJob(deps: OrphanSweepDeps, jobId: string, now: number,
   const letter = await deps.letters.get(letterId);
   const campaign = letter && deps.campaigns.get(letter.campaign);
   const d = letter?.deliveries.find((x) => x.targetId === targetId);
-  if (!letter || !campaign || !d || !PENDING.has(d.record.state)) return;
+  if (!letter || !campaign || !d || !DELIVER_JOB_STATES.has(d.record.state)) return;
   const found = await lostJob(deps, campaign.slug, letter, d, now);
   if (found === 'gave-up') counts.gaveUp++;
   if (!found || found === 'gave-up') return;

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formEncode, formFields } from '../support/forms.js';
+import { openPage } from '../support/forms.js';
 import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
 
 // The optional captcha (here Turnstile), verified server-side against a local stand-in of the
@@ -95,23 +95,12 @@ describe('the captcha for campaigns under attack', () => {
   });
 
   describe('the same page sent more than once', () => {
-    /** Opens the campaign page once; each send posts its form again, as the browser does on a second click. */
-    const openPage = async () => {
-      const page = await formFields(h.app, SHIPPED_CAMPAIGN);
-      const send = (form: Record<string, string | string[]>) =>
-        request(h.app)
-          .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-          .set('Cookie', page.cookie)
-          .type('form')
-          .send(formEncode({ ...page.fields, ...form }));
-      return { send };
-    };
     const letters = async () => (await h.log.counts(SHIPPED_CAMPAIGN)).letters;
     const letterCookie = (res: request.Response) =>
       ((res.headers['set-cookie'] as unknown as string[] | undefined) ?? []).find((c) => c.startsWith('al_letters='))?.split(';')[0];
 
     it("when the supporter double-clicks send, then both clicks get the letter's page, one letter is made and the browser remembers it", async () => {
-      const { send } = await openPage();
+      const send = await openPage(h.app, SHIPPED_CAMPAIGN);
       const before = await letters();
       const form = validForm({ email: 'double-click@example.net', 'cf-turnstile-response': 'once-double-click' });
       // The click whose check comes second is answered "spent" once the other click's letter is stored
@@ -130,7 +119,7 @@ describe('the captcha for campaigns under attack', () => {
     });
 
     it("when the provider is down by the time the page is sent again, then the supporter still gets the letter's page", async () => {
-      const { send } = await openPage();
+      const send = await openPage(h.app, SHIPPED_CAMPAIGN);
       const form = validForm({ email: 'provider-down@example.net', 'cf-turnstile-response': 'once-provider-down' });
       const first = await expectStatus(send(form), 303);
       providerDown = true;
@@ -143,7 +132,7 @@ describe('the captcha for campaigns under attack', () => {
     });
 
     it('when the supporter edits the letter on the same page and sends it with the spent answer, then they are asked for the check again and keep the new text', async () => {
-      const { send } = await openPage();
+      const send = await openPage(h.app, SHIPPED_CAMPAIGN);
       const before = await letters();
       const answer = { email: 'edited-page@example.net', 'cf-turnstile-response': 'once-edited-page' };
       await expectStatus(send(validForm(answer)), 303);

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SubmissionGuard } from '../../domain/submission-guard.js';
-import { formEncode, formFields } from '../support/forms.js';
+import { openPage } from '../support/forms.js';
 import { createHarness, eventually, expectStatus, postLetter, SHIPPED_CAMPAIGN, validForm, type Harness } from '../support/harness.js';
 import { recordingTransport } from '../support/recording-transport.js';
 
@@ -60,13 +60,7 @@ describe('a page restored by the Back button and sent again', () => {
   });
 
   it('when only the second of two clicks reaches the browser, then a later letter to the same recipient links to the first letter instead of emailing it', async () => {
-    const page = await formFields(h.app, SHIPPED_CAMPAIGN);
-    const send = (form: Record<string, string | string[]>) =>
-      request(h.app)
-        .post(`/c/${SHIPPED_CAMPAIGN}/letters`)
-        .set('Cookie', page.cookie)
-        .type('form')
-        .send(formEncode({ ...page.fields, ...form }));
+    const send = await openPage(h.app, SHIPPED_CAMPAIGN);
     const form = validForm({ email: 'lost-click@example.net', recipients: ['gz-procuratorate'] });
     const first = await expectStatus(send(form), 303);
     // The first response is dropped: the browser keeps the cookies of the second only.

@@ -52,6 +52,20 @@ export async function postLetter(
     .send(formEncode({ ...fields, ...form }));
 }
 
+/**
+ * Opens the campaign page once and returns a sender that posts its form (with `form` fields over the
+ * page's) each time it is called, as a browser does on a second click or after Back.
+ */
+export async function openPage(app: Express, slug: string): Promise<(form: Record<string, string | string[]>) => request.Test> {
+  const { fields, cookie } = await formFields(app, slug);
+  return (form) =>
+    request(app)
+      .post(`/c/${slug}/letters`)
+      .set('Cookie', cookie)
+      .type('form')
+      .send(formEncode({ ...fields, ...form }));
+}
+
 /** Awaits a response and fails with its status and the start of its body when the status is not `status`. */
 export async function expectStatus(response: Promise<request.Response> | request.Response, status: number): Promise<request.Response> {
   const res = await response;
